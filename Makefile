@@ -1,0 +1,95 @@
+# chat: a peer-to-peer messaging toolkit. Plain make: programs in one
+# variable, lib/ as one archive each program links what it needs from.
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+COMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
+PKGS      = libmicrohttpd sqlite3 jansson libcurl libsodium
+override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+# Every cmd/NAME.c is the thin main of the program NAME.
+PROGS    = $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
+SCRIPTS  = $(patsubst cmd/%.sh,%,$(wildcard cmd/*.sh))
+LIBSRC   = $(wildcard lib/*.c)
+LIBOBJ   = $(LIBSRC:lib/%.c=build/lib/%.o)
+UNITSRC  = $(wildcard tests/unit/test-*.c)
+UNITS    = $(UNITSRC:tests/unit/%.c=build/tests/%)
+BENCHSRC = $(wildcard bench/*.c)
+BENCHES  = $(BENCHSRC:bench/%.c=build/bench/%)
+MAN1     = $(wildcard man/*.1)
+MAN7     = $(wildcard man/*.7)
+MAN8     = $(wildcard man/*.8)
+
+all: $(PROGS:%=bin/%) $(SCRIPTS:%=bin/%)
+
+build/lib/%.o: lib/%.c lib/*.h | build/lib
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/cmd/%.o: cmd/%.c lib/*.h | build/cmd
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/libchat.a: $(LIBOBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIBOBJ)
+
+bin/%: build/cmd/%.o build/libchat.a | bin
+	$(CC) $(LDFLAGS) -o $@ $< build/libchat.a $(LDLIBS)
+
+bin/%: cmd/%.sh | bin
+	cp $< $@
+	chmod 755 $@
+
+build/tests/%: tests/unit/%.c build/libchat.a | build/tests
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libchat.a $(LDLIBS) -lcmocka
+
+build/bench/%: bench/%.c build/libchat.a | build/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libchat.a $(LDLIBS)
+
+bin build/lib build/cmd build/tests build/bench:
+	mkdir -p $@
+
+deps:
+	@./.ci/deps
+
+units: $(UNITS)
+
+benches: $(BENCHES)
+
+check: deps
+	@$(MAKE) --no-print-directory all units
+	@tests/run
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./bin/chat-dird $(RUNFLAGS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all benches
+	@for b in bench/*; do case $$b in *.c|*.lua|*.md) continue;; esac; \
+	  [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done
+
+docker-test: deps
+	@$(MAKE) --no-print-directory all
+	tests/docker-test
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPDIR)
+	install -m 755 $(PROGS:%=bin/%) $(SCRIPTS:%=bin/%) $(DESTDIR)$(BINDIR)
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
+	$(if $(MAN8),install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8)
+	install -m 644 completions/chat.bash $(DESTDIR)$(COMPDIR)/chat
+	for p in $(PROGS) $(SCRIPTS); do [ "$$p" = chat ] || \
+	  ln -sf chat $(DESTDIR)$(COMPDIR)/$$p; done
+
+clean:
+	rm -rf bin build
+
+.PHONY: all deps units benches check run bench docker-test install clean
+.SECONDARY: $(LIBOBJ)

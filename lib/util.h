@@ -1,0 +1,25 @@
+/* util: time stamps, ids and strict number parsing shared by all programs. */
+#ifndef CHAT_UTIL_H
+#define CHAT_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define TS_LEN 25	/* "2026-11-24T20:05:18.123Z" and NUL */
+#define UID_HEX_LEN 33	/* 128 bits in hex and NUL */
+
+/* Milliseconds since the epoch, wall clock. */
+int64_t now_ms(void);
+/* Milliseconds from a monotonic clock, for timeouts and durations. */
+int64_t mono_ms(void);
+/* RFC 3339 UTC with milliseconds. */
+void ts_format(int64_t ms, char out[TS_LEN]);
+/* Parses what ts_format writes; false when s is not of that form. */
+bool ts_parse(const char *s, int64_t *ms);
+/* 128 random bits as 32 lowercase hex digits (libsodium). */
+void uid_new(char out[UID_HEX_LEN]);
+/* Decimal digits only, no sign, no spaces, within [min, max]. */
+bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif

@@ -1,0 +1,64 @@
+# Shared bats helpers: start a real chat-dird on an ephemeral loopback port
+# with a fresh database in the test's own temporary folder.
+
+# start_dird [ARGS...]: starts chat-dird, waits for its "listening" line,
+# and sets DIRD_PID, DIRD_PORT, DIRD_DB, CHAT_SERVER (exported), DIRD_LOG.
+start_dird() {
+	DIRD_DB=${DIRD_DB:-$BATS_TEST_TMPDIR/dir.db}
+	DIRD_LOG=$BATS_TEST_TMPDIR/dird.log
+	DIRD_OUT=$BATS_TEST_TMPDIR/dird.out
+	: >"$DIRD_OUT"
+	chat-dird -l 127.0.0.1:0 -d "$DIRD_DB" "$@" >"$DIRD_OUT" 2>"$DIRD_LOG" &
+	DIRD_PID=$!
+	for _ in $(seq 1 200); do
+		if grep -q '"listening"' "$DIRD_OUT" 2>/dev/null; then
+			DIRD_PORT=$(jq -r .port "$DIRD_OUT" | head -n 1)
+			CHAT_SERVER=http://127.0.0.1:$DIRD_PORT
+			export CHAT_SERVER DIRD_PID DIRD_PORT DIRD_DB
+			return 0
+		fi
+		kill -0 "$DIRD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "chat-dird did not start:" >&2
+	cat "$DIRD_LOG" >&2
+	return 1
+}
+
+# stop_dird: SIGTERM, then wait; used in teardown. Safe to call twice.
+stop_dird() {
+	if [ -n "${DIRD_PID:-}" ]; then
+		kill "$DIRD_PID" 2>/dev/null || true
+		wait "$DIRD_PID" 2>/dev/null || true
+		DIRD_PID=
+	fi
+}
+
+# api METHOD PATH [JSON]: one request; sets $status_code and $body.
+api() {
+	local method=$1 path=$2 data=${3-}
+	local f=$BATS_TEST_TMPDIR/body.$$
+	if [ $# -ge 3 ]; then
+		status_code=$(curl -s -o "$f" -w '%{http_code}' -X "$method" \
+			-H 'Content-Type: application/json' --data-binary "$data" \
+			"$CHAT_SERVER$path")
+	else
+		status_code=$(curl -s -o "$f" -w '%{http_code}' -X "$method" \
+			"$CHAT_SERVER$path")
+	fi
+	body=$(cat "$f")
+	rm -f "$f"
+}
+
+# expect STATUS JQ-EXPR: asserts the last api call's status and that the
+# jq expression is true of its body.
+expect() {
+	if [ "$status_code" != "$1" ]; then
+		echo "expected status $1, got $status_code: $body" >&2
+		return 1
+	fi
+	if [ $# -ge 2 ] && ! printf '%s' "$body" | jq -e "$2" >/dev/null; then
+		echo "body fails $2: $body" >&2
+		return 1
+	fi
+}
