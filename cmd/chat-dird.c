@@ -1,0 +1,255 @@
+/* chat-dird: the directory daemon. Flags and wiring only: the API is in
+ * lib/api.c, storage in lib/store.c, HTTP in lib/httpd.c. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "exitcodes.h"
+#include "httpd.h"
+#include "log.h"
+#include "netaddr.h"
+#include "store.h"
+#include "util.h"
+#include "version.h"
+
+#define GRACE_MS 5000
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: chat-dird [-q] [-l addr:port] [-d path] [--sync normal|full]\n"
+	    "                 [--max-body bytes] [--max-content bytes]"
+	    " [--max-conns n]\n"
+	    "                 [--idle-timeout seconds] [--presence seconds]"
+	    " [--threads n]\n"
+	    "  -l, --listen ADDR:PORT    address to serve (127.0.0.1:8000;"
+	    " port 0: any free)\n"
+	    "  -d, --db PATH             database file (CHAT_DB, else"
+	    " chat-dird.db)\n"
+	    "      --sync normal|full    full also survives power loss"
+	    " (normal)\n"
+	    "      --max-body BYTES      largest request body (1048576)\n"
+	    "      --max-content BYTES   largest message content (65536)\n"
+	    "      --max-conns N         most connections at once (10000)\n"
+	    "      --idle-timeout SECS   close idle connections after (60)\n"
+	    "      --presence SECS       online: registered within (90)\n"
+	    "      --threads N           HTTP threads (one per core)\n"
+	    "  -q, --quiet               no log line per request\n"
+	    "  -h, --help                this help\n"
+	    "      --version             print the version\n");
+}
+
+static int
+die(int status, const char *what, const char *why)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "chat-dird: %s: %s", what, why);
+	log_event("error", "fatal", json_pack("{s:s}", "error", msg));
+	return status;
+}
+
+static bool
+opt_int(const char *name, const char *v, int64_t min, int64_t max,
+    int64_t *out)
+{
+	if (parse_int(v, min, max, out))
+		return true;
+	fprintf(stderr, "chat-dird: --%s: want an integer from %lld to %lld,"
+	    " not '%s'\n", name, (long long)min, (long long)max, v);
+	return false;
+}
+
+/* Descriptors for many connections: raise the soft limit to the hard. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_SYNC = 256, O_MAX_BODY, O_MAX_CONTENT, O_MAX_CONNS,
+	    O_IDLE, O_PRESENCE, O_THREADS, O_VERSION };
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "sync", required_argument, NULL, O_SYNC },
+		{ "max-body", required_argument, NULL, O_MAX_BODY },
+		{ "max-content", required_argument, NULL, O_MAX_CONTENT },
+		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
+		{ "idle-timeout", required_argument, NULL, O_IDLE },
+		{ "presence", required_argument, NULL, O_PRESENCE },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *listen_at = "127.0.0.1:8000", *db = getenv("CHAT_DB");
+	struct store_opts sopts = { 0 };
+	struct api_config acfg = { 1048576, 65536, 90 * 1000 };
+	struct httpd_config hcfg = { -1, 0, 10000, 60, 1048576, false };
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char host[NETADDR_HOSTLEN], bound[NETADDR_HOSTLEN], err[512];
+	struct store *store = NULL;
+	struct api *api = NULL;
+	struct httpd *h = NULL;
+	sigset_t sigs;
+	int64_t v;
+	long cores;
+	int c, port, sig;
+
+	if (db == NULL || *db == '\0')
+		db = "chat-dird.db";
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	hcfg.threads = cores > 0 ? (unsigned)cores : 1;
+	while ((c = getopt_long(argc, argv, "l:d:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen_at = optarg;
+			break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'q':
+			hcfg.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case O_VERSION:
+			printf("chat-dird %s\n", CHAT_VERSION);
+			return 0;
+		case O_SYNC:
+			if (strcmp(optarg, "full") != 0 &&
+			    strcmp(optarg, "normal") != 0) {
+				fprintf(stderr, "chat-dird: --sync: want normal or"
+				    " full, not '%s'\n", optarg);
+				return EX_USAGE;
+			}
+			sopts.sync_full = strcmp(optarg, "full") == 0;
+			break;
+		case O_MAX_BODY:
+			if (!opt_int("max-body", optarg, 64, 1 << 30, &v))
+				return EX_USAGE;
+			acfg.max_body = v;
+			hcfg.max_body = (size_t)v;
+			break;
+		case O_MAX_CONTENT:
+			if (!opt_int("max-content", optarg, 1, 1 << 30, &v))
+				return EX_USAGE;
+			acfg.max_content = v;
+			break;
+		case O_MAX_CONNS:
+			if (!opt_int("max-conns", optarg, 1, 1000000, &v))
+				return EX_USAGE;
+			hcfg.max_conns = (unsigned)v;
+			break;
+		case O_IDLE:
+			if (!opt_int("idle-timeout", optarg, 1, 86400, &v))
+				return EX_USAGE;
+			hcfg.idle_timeout = (unsigned)v;
+			break;
+		case O_PRESENCE:
+			if (!opt_int("presence", optarg, 1, 86400 * 365, &v))
+				return EX_USAGE;
+			acfg.presence_ms = v * 1000;
+			break;
+		case O_THREADS:
+			if (!opt_int("threads", optarg, 1, 1024, &v))
+				return EX_USAGE;
+			hcfg.threads = (unsigned)v;
+			break;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "chat-dird: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (netaddr_split(listen_at, host, &port) != 0) {
+		fprintf(stderr, "chat-dird: --listen: want ADDR:PORT or"
+		    " [ADDR]:PORT, not '%s'\n", listen_at);
+		return EX_USAGE;
+	}
+
+	/* Signals are taken by sigwait below; every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+
+	sopts.path = db;
+	switch (store_open(&sopts, &store, err, sizeof(err))) {
+	case STORE_OK:
+		break;
+	case STORE_NOT_OURS:
+	case STORE_CORRUPT:
+	case STORE_TOO_NEW:
+		return die(EX_DATAERR, db, err);
+	case STORE_IO:
+		return die(EX_IOERR, db, err);
+	default:
+		return die(EX_SOFTWARE, db, err);
+	}
+	hcfg.listen_fd = net_listen(host, port, 1024, err, sizeof(err));
+	if (hcfg.listen_fd < 0) {
+		store_close(store);
+		return die(EX_UNAVAILABLE, "listen", err);
+	}
+	if (getsockname(hcfg.listen_fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		close(hcfg.listen_fd);
+		store_close(store);
+		return die(EX_OSERR, "listen", "getsockname failed");
+	}
+	netaddr_format((struct sockaddr *)&ss, bound, &port);
+	if ((api = api_new(store, &acfg)) == NULL ||
+	    (h = httpd_start(api, &hcfg, err, sizeof(err))) == NULL) {
+		close(hcfg.listen_fd);
+		api_free(api);
+		store_close(store);
+		return die(EX_SOFTWARE, "start", api == NULL ? "out of memory" :
+		    err);
+	}
+	if (printf("{\"type\":\"listening\",\"addr\":\"%s\",\"port\":%d}\n",
+	    bound, port) < 0 || fflush(stdout) != 0)
+		log_event("warn", "stdout", json_pack("{s:s}", "error",
+		    "cannot write the listening line"));
+	log_event("info", "start", json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}",
+	    "version", CHAT_VERSION, "addr", bound, "port", port, "db", db,
+	    "threads", (int)hcfg.threads, "sync",
+	    sopts.sync_full ? "full" : "normal"));
+
+	do {
+		if (sigwait(&sigs, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig != SIGINT && sig != SIGTERM);
+
+	log_event("info", "stop", json_pack("{s:s}", "signal",
+	    sig == SIGINT ? "SIGINT" : "SIGTERM"));
+	httpd_stop(h, GRACE_MS);
+	api_free(api);
+	store_close(store);
+	return 0;
+}

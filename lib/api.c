@@ -1,0 +1,920 @@
+/* api: the directory's HTTP API as plain functions. Requests are parsed
+ * and answers built with jansson; lists are written row by row so that an
+ * unpaged list of any length takes constant memory. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "util.h"
+#include "valid.h"
+
+#define PAGE_MAX 1000		/* largest ?limit= */
+#define BATCH_MAX 10000		/* most messages in one create */
+#define FETCH_ROWS 256		/* rows a list reads from the store at once */
+#define FETCH_BYTES (256 * 1024)	/* ...or until this much is buffered */
+
+struct api {
+	struct store *store;
+	struct api_config cfg;
+};
+
+struct api *
+api_new(struct store *store, const struct api_config *cfg)
+{
+	struct api *api = calloc(1, sizeof(*api));
+
+	if (api != NULL) {
+		api->store = store;
+		api->cfg = *cfg;
+	}
+	return api;
+}
+
+void
+api_free(struct api *api)
+{
+	free(api);
+}
+
+/* --- answers --- */
+
+static void
+answer(struct api_response *rs, int status, json_t *o)
+{
+	rs->status = status;
+	rs->body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (rs->body == NULL) {
+		static const char oom[] =
+		    "{\"error\":\"out of memory\",\"code\":\"internal\"}";
+		rs->status = 500;
+		rs->body = strdup(oom);
+	}
+	rs->body_len = rs->body != NULL ? strlen(rs->body) : 0;
+}
+
+void
+api_error(struct api_response *rs, int status, const char *code,
+    const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	answer(rs, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
+}
+
+static void
+store_error(struct api_response *rs, enum store_status st)
+{
+	switch (st) {
+	case STORE_NOT_FOUND:
+		api_error(rs, 404, "peer_not_found", "Peer not found");
+		break;
+	case STORE_SAME_USER:
+		api_error(rs, 400, "same_user", "user1 and user2 are the same");
+		break;
+	case STORE_FULL:
+		api_error(rs, 503, "storage_full", "storage is full; try later");
+		break;
+	case STORE_BUSY:
+		api_error(rs, 503, "store_busy", "storage is busy; try later");
+		break;
+	default:
+		api_error(rs, 503, "store_failed", "storage failed: %s",
+		    store_strerror(st));
+		break;
+	}
+}
+
+/* --- request fields --- */
+
+static json_t *
+body_object(const struct api_request *rq, struct api_response *rs)
+{
+	json_error_t e;
+	json_t *o;
+
+	if (rq->body_len == 0) {
+		api_error(rs, 400, "invalid_json", "a JSON object body is required");
+		return NULL;
+	}
+	o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
+	if (o == NULL) {
+		api_error(rs, 400, "invalid_json", "invalid JSON: %s", e.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		api_error(rs, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* A required username field of a JSON object. */
+static const char *
+field_user(json_t *o, const char *field, struct api_response *rs)
+{
+	json_t *v = json_object_get(o, field);
+
+	if (v == NULL || json_is_null(v)) {
+		api_error(rs, 400, "invalid_field", "%s is required", field);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		api_error(rs, 400, "invalid_field", "%s must be a string", field);
+		return NULL;
+	}
+	if (!valid_username(json_string_value(v))) {
+		api_error(rs, 400, "invalid_username", "%s: a username is 1 to 50"
+		    " of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+		    field);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* A required username query argument. */
+static const char *
+arg_user(const struct api_request *rq, const char *key,
+    struct api_response *rs)
+{
+	const char *v = rq->arg(rq->arg_ctx, key);
+
+	if (v == NULL || *v == '\0') {
+		api_error(rs, 400, "invalid_field", "%s is required", key);
+		return NULL;
+	}
+	if (!valid_username(v)) {
+		api_error(rs, 400, "invalid_username", "%s: a username is 1 to 50"
+		    " of A-Z a-z 0-9 . _ -, starting with a letter or digit", key);
+		return NULL;
+	}
+	return v;
+}
+
+/* An optional integer query argument; *out keeps its value when absent. */
+static bool
+arg_int(const struct api_request *rq, const char *key, int64_t min,
+    int64_t max, int64_t *out, struct api_response *rs)
+{
+	const char *v = rq->arg(rq->arg_ctx, key);
+
+	if (v == NULL)
+		return true;
+	if (!parse_int(v, min, max, out)) {
+		api_error(rs, 400, "bad_param", "%s must be an integer from %lld"
+		    " to %lld", key, (long long)min, (long long)max);
+		return false;
+	}
+	return true;
+}
+
+/* --- lists, written row by row --- */
+
+enum list_kind { L_PEERS, L_FRIENDS, L_MESSAGES };
+
+struct api_stream {
+	struct api *api;
+	enum list_kind kind;
+	const char *key;
+	char name1[USERNAME_MAX + 1];
+	char name2[USERNAME_MAX + 1];	/* empty: the inbox of name1 */
+	int64_t online_since;
+	char after_name[USERNAME_MAX + 1];
+	int64_t after_id;
+	int64_t remaining;	/* rows still to write; < 0: all */
+	bool more;		/* rows remain past the limit: say "next" */
+	bool exhausted;		/* no more rows to read */
+	bool stopped;		/* the last read stopped at FETCH_BYTES */
+	bool finished;		/* the closing bracket is buffered */
+	bool failed;
+	bool first;
+	size_t rows;		/* rows seen in this fetch */
+	int64_t now;
+	char *buf;
+	size_t len, cap, off;
+};
+
+/* Makes room for n more bytes. */
+static bool
+reserve(struct api_stream *s, size_t n)
+{
+	size_t cap;
+	char *nb;
+
+	if (s->failed)
+		return false;
+	if (s->len + n <= s->cap)
+		return true;
+	for (cap = s->cap ? s->cap : 4096; cap < s->len + n; cap *= 2)
+		;
+	if ((nb = realloc(s->buf, cap)) == NULL) {
+		s->failed = true;
+		return false;
+	}
+	s->buf = nb;
+	s->cap = cap;
+	return true;
+}
+
+static void
+put(struct api_stream *s, const char *p, size_t n)
+{
+	if (reserve(s, n)) {
+		memcpy(s->buf + s->len, p, n);
+		s->len += n;
+	}
+}
+
+static void
+puts_raw(struct api_stream *s, const char *p)
+{
+	put(s, p, strlen(p));
+}
+
+/* A JSON string, escaped by jansson straight into the buffer (at most six
+ * bytes for each byte of input, and the quotes). */
+static void
+put_str(struct api_stream *s, const char *p, size_t n)
+{
+	json_t *j = json_stringn(p, n);
+	size_t room = 6 * n + 2, used;
+
+	if (j == NULL || !reserve(s, room)) {
+		s->failed = true;
+		json_decref(j);
+		return;
+	}
+	used = json_dumpb(j, s->buf + s->len, room, JSON_ENCODE_ANY);
+	if (used == 0 || used > room)
+		s->failed = true;
+	else
+		s->len += used;
+	json_decref(j);
+}
+
+static void
+put_int(struct api_stream *s, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+
+	put(s, num, (size_t)n);
+}
+
+static void
+put_ts(struct api_stream *s, int64_t ms)
+{
+	char ts[TS_LEN];
+
+	ts_format(ms, ts);
+	put(s, "\"", 1);
+	put(s, ts, TS_LEN - 1);
+	put(s, "\"", 1);
+}
+
+static bool
+is_online(const struct api *api, const struct store_peer *p, int64_t now)
+{
+	return !p->logged_out && now - p->last_seen <= api->cfg.presence_ms;
+}
+
+static void
+row_begin(struct api_stream *s)
+{
+	puts_raw(s, s->first ? "{" : ",{");
+	s->first = false;
+}
+
+static int
+row_peer(void *arg, const struct store_peer *p)
+{
+	struct api_stream *s = arg;
+
+	s->rows++;
+	if (s->remaining == 0) {
+		s->more = true;
+		return 1;
+	}
+	row_begin(s);
+	puts_raw(s, "\"username\":");
+	put_str(s, p->username, strlen(p->username));
+	puts_raw(s, ",\"ip\":");
+	put_str(s, p->ip, strlen(p->ip));
+	puts_raw(s, ",\"port\":");
+	put_int(s, p->port);
+	puts_raw(s, is_online(s->api, p, s->now) ? ",\"online\":true" :
+	    ",\"online\":false");
+	puts_raw(s, ",\"last_seen\":");
+	put_ts(s, p->last_seen);
+	puts_raw(s, "}");
+	snprintf(s->after_name, sizeof(s->after_name), "%s", p->username);
+	if (s->remaining > 0)
+		s->remaining--;
+	s->stopped = s->len >= FETCH_BYTES;
+	return s->failed || s->stopped;
+}
+
+static int
+row_message(void *arg, const struct store_message *m)
+{
+	struct api_stream *s = arg;
+
+	s->rows++;
+	if (s->remaining == 0) {
+		s->more = true;
+		return 1;
+	}
+	row_begin(s);
+	puts_raw(s, "\"id\":");
+	put_int(s, m->id);
+	puts_raw(s, ",\"uid\":");
+	put_str(s, m->uid, strlen(m->uid));
+	puts_raw(s, ",\"from\":");
+	put_str(s, m->from, strlen(m->from));
+	puts_raw(s, ",\"to\":");
+	put_str(s, m->to, strlen(m->to));
+	puts_raw(s, ",\"message\":");
+	put_str(s, m->content, m->content_len);
+	puts_raw(s, ",\"ts\":");
+	put_ts(s, m->ts);
+	puts_raw(s, "}");
+	s->after_id = m->id;
+	if (s->remaining > 0)
+		s->remaining--;
+	s->stopped = s->len >= FETCH_BYTES;
+	return s->failed || s->stopped;
+}
+
+/* Reads the next rows from the store into the buffer; once there are no
+ * more, closes the list (with "next" when a limit cut it short). */
+static enum store_status
+fetch(struct api_stream *s)
+{
+	struct store *st = s->api->store;
+	enum store_status res = STORE_OK;
+	int64_t want = FETCH_ROWS;
+
+	if (!s->exhausted) {
+		/* A paged list reads one row past its limit to learn whether
+		 * more remain. */
+		if (s->remaining >= 0 && s->remaining < want)
+			want = s->remaining + 1;
+		s->rows = 0;
+		s->stopped = false;
+		switch (s->kind) {
+		case L_PEERS:
+			res = store_peers(st, s->after_name, want,
+			    s->online_since, row_peer, s);
+			break;
+		case L_FRIENDS:
+			res = store_friends(st, s->name1, s->after_name, want,
+			    row_peer, s);
+			break;
+		case L_MESSAGES:
+			res = store_messages(st, s->name1, s->name2[0] ?
+			    s->name2 : NULL, s->after_id, want, row_message, s);
+			break;
+		}
+		if (res != STORE_OK)
+			return res;
+		if (s->failed)
+			return STORE_FAILED;
+		if (s->more || (!s->stopped && (int64_t)s->rows < want))
+			s->exhausted = true;
+		else
+			return STORE_OK;
+	}
+	puts_raw(s, "]");
+	if (s->more) {
+		puts_raw(s, ",\"next\":");
+		if (s->kind == L_MESSAGES)
+			put_int(s, s->after_id);
+		else
+			put_str(s, s->after_name, strlen(s->after_name));
+	}
+	puts_raw(s, "}");
+	s->finished = true;
+	return s->failed ? STORE_FAILED : STORE_OK;
+}
+
+ssize_t
+api_stream_read(struct api_stream *s, char *buf, size_t max)
+{
+	size_t n;
+
+	while (s->off == s->len) {
+		if (s->finished)
+			return 0;
+		s->len = s->off = 0;
+		if (fetch(s) != STORE_OK)
+			return -1;
+	}
+	n = s->len - s->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, s->buf + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+void
+api_stream_free(struct api_stream *s)
+{
+	if (s != NULL) {
+		free(s->buf);
+		free(s);
+	}
+}
+
+/* Starts a list answer: reads the first rows now, so that an unknown peer
+ * or a failing store still gets a proper error status. A list that fits in
+ * one read is answered whole; a longer one streams. */
+static void
+list_answer(struct api_response *rs, struct api_stream *s)
+{
+	enum store_status res;
+
+	s->first = true;
+	s->now = now_ms();
+	puts_raw(s, "{\"");
+	puts_raw(s, s->key);
+	puts_raw(s, "\":[");
+	res = fetch(s);
+	if (res != STORE_OK) {
+		api_stream_free(s);
+		store_error(rs, res);
+		return;
+	}
+	rs->status = 200;
+	if (s->finished) {
+		rs->body = s->buf;
+		rs->body_len = s->len;
+		s->buf = NULL;
+		api_stream_free(s);
+	} else
+		rs->stream = s;
+}
+
+static struct api_stream *
+list_new(struct api *api, enum list_kind kind, const char *key,
+    struct api_response *rs)
+{
+	struct api_stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		api_error(rs, 500, "internal", "out of memory");
+		return NULL;
+	}
+	s->api = api;
+	s->kind = kind;
+	s->key = key;
+	s->remaining = -1;
+	return s;
+}
+
+/* ?limit= and the cursor shared by every list. */
+static bool
+list_paging(const struct api_request *rq, struct api_stream *s,
+    struct api_response *rs)
+{
+	int64_t limit = -1;
+
+	if (!arg_int(rq, "limit", 1, PAGE_MAX, &limit, rs))
+		return false;
+	if (limit > 0)
+		s->remaining = limit;
+	if (s->kind == L_MESSAGES)
+		return arg_int(rq, "after", 0, INT64_MAX, &s->after_id, rs);
+	{
+		const char *after = rq->arg(rq->arg_ctx, "after");
+		if (after != NULL && *after != '\0') {
+			if (strlen(after) > USERNAME_MAX) {
+				api_error(rs, 400, "bad_param",
+				    "after must be a username");
+				return false;
+			}
+			snprintf(s->after_name, sizeof(s->after_name), "%s",
+			    after);
+		}
+	}
+	return true;
+}
+
+/* --- peers --- */
+
+static json_t *
+peer_json(const struct api *api, const struct store_peer *p, int64_t now)
+{
+	char ts[TS_LEN];
+
+	ts_format(p->last_seen, ts);
+	return json_pack("{s:s, s:s, s:i, s:b, s:s}", "username", p->username,
+	    "ip", p->ip, "port", p->port, "online", is_online(api, p, now),
+	    "last_seen", ts);
+}
+
+static bool
+port_of(json_t *v, int *port, struct api_response *rs)
+{
+	int64_t p = 0;
+
+	if (json_is_integer(v))
+		p = json_integer_value(v);
+	else if (!json_is_string(v) || !parse_int(json_string_value(v), 1,
+	    65535, &p)) {
+		api_error(rs, 400, "invalid_port", v == NULL ? "port is required" :
+		    "port must be an integer from 1 to 65535");
+		return false;
+	}
+	if (p < 1 || p > 65535) {
+		api_error(rs, 400, "invalid_port",
+		    "port must be an integer from 1 to 65535");
+		return false;
+	}
+	*port = (int)p;
+	return true;
+}
+
+static void
+h_register(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	json_t *o = body_object(rq, rs), *v, *out;
+	const char *user, *ip;
+	struct store_peer p;
+	enum store_status st;
+	bool created;
+	int port;
+
+	if (o == NULL)
+		return;
+	if ((user = field_user(o, "username", rs)) == NULL ||
+	    !port_of(json_object_get(o, "port"), &port, rs))
+		goto end;
+	v = json_object_get(o, "ip");
+	if (v == NULL || json_is_null(v))
+		ip = rq->remote;
+	else if (!json_is_string(v) || !valid_ip(json_string_value(v))) {
+		api_error(rs, 400, "invalid_ip",
+		    "ip must be an IPv4 or IPv6 address");
+		goto end;
+	} else
+		ip = json_string_value(v);
+	st = store_register(api->store, user, ip, port, now_ms(), &p, &created);
+	if (st != STORE_OK) {
+		store_error(rs, st);
+		goto end;
+	}
+	out = peer_json(api, &p, now_ms());
+	json_object_set_new(out, "message",
+	    json_string("Peer registered successfully"));
+	json_object_set_new(out, "created", json_boolean(created));
+	json_object_set_new(out, "observed_ip", json_string(rq->remote));
+	answer(rs, created ? 201 : 200, out);
+end:
+	json_decref(o);
+}
+
+static void
+h_peers(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	struct api_stream *s = list_new(api, L_PEERS, "peers", rs);
+	const char *online;
+
+	if (s == NULL)
+		return;
+	if (!list_paging(rq, s, rs))
+		goto fail;
+	online = rq->arg(rq->arg_ctx, "online");
+	if (online != NULL && strcmp(online, "1") != 0 &&
+	    strcmp(online, "true") != 0 && strcmp(online, "0") != 0 &&
+	    strcmp(online, "false") != 0) {
+		api_error(rs, 400, "bad_param", "online must be 1 or 0");
+		goto fail;
+	}
+	if (online != NULL && (online[0] == '1' || online[0] == 't'))
+		s->online_since = now_ms() - api->cfg.presence_ms;
+	list_answer(rs, s);
+	return;
+fail:
+	api_stream_free(s);
+}
+
+static void
+h_peerinfo(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	const char *user = arg_user(rq, "username", rs);
+	struct store_peer p;
+	enum store_status st;
+
+	if (user == NULL)
+		return;
+	if ((st = store_peer_get(api->store, user, &p)) != STORE_OK)
+		store_error(rs, st);
+	else
+		answer(rs, 200, peer_json(api, &p, now_ms()));
+}
+
+static void
+h_logout(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	json_t *o;
+	const char *user;
+	enum store_status st;
+
+	/* Seed clients log out with no body: nothing to mark then. */
+	if (rq->body_len == 0) {
+		answer(rs, 200, json_pack("{s:s}", "message",
+		    "Logged out successfully"));
+		return;
+	}
+	if ((o = body_object(rq, rs)) == NULL)
+		return;
+	if (json_object_get(o, "username") == NULL) {
+		answer(rs, 200, json_pack("{s:s}", "message",
+		    "Logged out successfully"));
+	} else if ((user = field_user(o, "username", rs)) != NULL) {
+		if ((st = store_logout(api->store, user)) != STORE_OK)
+			store_error(rs, st);
+		else
+			answer(rs, 200, json_pack("{s:s, s:s}", "message",
+			    "Logged out successfully", "username", user));
+	}
+	json_decref(o);
+}
+
+/* --- friendships --- */
+
+static void
+h_friend_start(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	json_t *o = body_object(rq, rs);
+	const char *u1, *u2;
+	enum store_status st;
+	bool created;
+
+	if (o == NULL)
+		return;
+	if ((u1 = field_user(o, "user1", rs)) == NULL ||
+	    (u2 = field_user(o, "user2", rs)) == NULL)
+		goto end;
+	if (strcasecmp(u1, u2) == 0) {
+		api_error(rs, 400, "same_user", "user1 and user2 are the same");
+		goto end;
+	}
+	if ((st = store_friend_add(api->store, u1, u2, &created)) != STORE_OK)
+		store_error(rs, st);
+	else
+		answer(rs, 200, json_pack("{s:s, s:b}", "message",
+		    "friendship started successfully", "created", created));
+end:
+	json_decref(o);
+}
+
+static void
+h_friend_get(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	const char *user = arg_user(rq, "username", rs);
+	struct api_stream *s;
+
+	if (user == NULL || (s = list_new(api, L_FRIENDS, "friends", rs)) == NULL)
+		return;
+	snprintf(s->name1, sizeof(s->name1), "%s", user);
+	if (!list_paging(rq, s, rs)) {
+		api_stream_free(s);
+		return;
+	}
+	list_answer(rs, s);
+}
+
+/* --- messages --- */
+
+static bool
+new_message(struct api *api, json_t *o, struct store_new_message *m,
+    struct api_response *rs)
+{
+	json_t *v;
+
+	if (!json_is_object(o)) {
+		api_error(rs, 400, "invalid_field", "a message must be an object");
+		return false;
+	}
+	if ((m->sender = field_user(o, "sender", rs)) == NULL ||
+	    (m->receiver = field_user(o, "receiver", rs)) == NULL)
+		return false;
+	v = json_object_get(o, "content");
+	if (!json_is_string(v)) {
+		api_error(rs, 400, "invalid_field", v == NULL ?
+		    "content is required" : "content must be a string");
+		return false;
+	}
+	m->content = json_string_value(v);
+	m->content_len = json_string_length(v);
+	if ((int64_t)m->content_len > api->cfg.max_content) {
+		api_error(rs, 413, "content_too_large", "content exceeds %lld"
+		    " bytes", (long long)api->cfg.max_content);
+		return false;
+	}
+	v = json_object_get(o, "uid");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v) || !valid_uid(json_string_value(v))) {
+			api_error(rs, 400, "invalid_uid", "uid must be 1 to 64 of"
+			    " A-Z a-z 0-9 . _ : -");
+			return false;
+		}
+		m->uid = json_string_value(v);
+	}
+	return true;
+}
+
+static void
+h_message_create(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	json_t *o = body_object(rq, rs), *list, *out, *ids;
+	struct store_new_message *msgs = NULL;
+	size_t n, bad = 0, i;
+	enum store_status st;
+	bool any_new = false;
+	char ts[TS_LEN];
+
+	if (o == NULL)
+		return;
+	list = json_object_get(o, "messages");
+	if (list != NULL && !json_is_array(list)) {
+		api_error(rs, 400, "invalid_field", "messages must be an array");
+		goto end;
+	}
+	n = list != NULL ? json_array_size(list) : 1;
+	if (n == 0 || n > BATCH_MAX) {
+		api_error(rs, 400, "invalid_field", "messages must hold 1 to %d"
+		    " messages", BATCH_MAX);
+		goto end;
+	}
+	if ((msgs = calloc(n, sizeof(*msgs))) == NULL) {
+		api_error(rs, 500, "internal", "out of memory");
+		goto end;
+	}
+	for (i = 0; i < n; i++)
+		if (!new_message(api, list != NULL ? json_array_get(list, i) : o,
+		    &msgs[i], rs))
+			goto end;
+	st = store_messages_create(api->store, msgs, n, now_ms(), &bad);
+	if (st == STORE_NOT_FOUND) {
+		api_error(rs, 404, "peer_not_found", "Peer not found");
+		goto end;
+	} else if (st != STORE_OK) {
+		store_error(rs, st);
+		goto end;
+	}
+	for (i = 0; i < n; i++)
+		any_new |= msgs[i].created;
+	if (list == NULL) {
+		ts_format(msgs[0].ts, ts);
+		out = json_pack("{s:s, s:I, s:s, s:s}", "status", "ok",
+		    "message_id", (json_int_t)msgs[0].id, "uid",
+		    msgs[0].uid_made, "ts", ts);
+	} else {
+		ids = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(ids, json_integer(msgs[i].id));
+		out = json_pack("{s:s, s:o}", "status", "ok", "message_ids", ids);
+	}
+	answer(rs, any_new ? 201 : 200, out);
+end:
+	free(msgs);
+	json_decref(o);
+}
+
+static void
+messages_list(struct api *api, const struct api_request *rq,
+    struct api_response *rs, const char *peer1, const char *peer2)
+{
+	struct api_stream *s = list_new(api, L_MESSAGES, "messages", rs);
+	int64_t last = 0, floor;
+	enum store_status st;
+
+	if (s == NULL)
+		return;
+	snprintf(s->name1, sizeof(s->name1), "%s", peer1);
+	if (peer2 != NULL)
+		snprintf(s->name2, sizeof(s->name2), "%s", peer2);
+	if (!list_paging(rq, s, rs) ||
+	    !arg_int(rq, "last", 1, INT64_MAX, &last, rs))
+		goto fail;
+	if (last > 0) {
+		st = store_messages_floor(api->store, peer1, peer2, s->after_id,
+		    last, &floor);
+		if (st != STORE_OK) {
+			store_error(rs, st);
+			goto fail;
+		}
+		s->after_id = floor;
+	}
+	list_answer(rs, s);
+	return;
+fail:
+	api_stream_free(s);
+}
+
+static void
+h_message_get(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	const char *p1, *p2;
+
+	if ((p1 = arg_user(rq, "peer1", rs)) != NULL &&
+	    (p2 = arg_user(rq, "peer2", rs)) != NULL)
+		messages_list(api, rq, rs, p1, p2);
+}
+
+static void
+h_message_inbox(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	const char *user = arg_user(rq, "username", rs);
+
+	if (user != NULL)
+		messages_list(api, rq, rs, user, NULL);
+}
+
+static void
+h_healthz(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	enum store_status st = store_health(api->store);
+
+	(void)rq;
+	if (st == STORE_OK)
+		answer(rs, 200, json_pack("{s:s}", "status", "ok"));
+	else
+		answer(rs, 503, json_pack("{s:s, s:s, s:s}", "status",
+		    "unavailable", "error", store_strerror(st), "code",
+		    "store_failed"));
+}
+
+/* --- routing --- */
+
+typedef void (*handler)(struct api *, const struct api_request *,
+    struct api_response *);
+
+static const struct route {
+	const char *path;	/* without the trailing slash */
+	bool post;		/* else GET (and HEAD) */
+	handler fn;
+} routes[] = {
+	{ "/register", true, h_register },
+	{ "/peers", false, h_peers },
+	{ "/peerinfo", false, h_peerinfo },
+	{ "/friend/start", true, h_friend_start },
+	{ "/friend/get", false, h_friend_get },
+	{ "/message/create", true, h_message_create },
+	{ "/message/get", false, h_message_get },
+	{ "/message/inbox", false, h_message_inbox },
+	{ "/logout", true, h_logout },
+	{ "/healthz", false, h_healthz },
+};
+
+void
+api_handle(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	size_t plen = strlen(rq->path);
+
+	memset(rs, 0, sizeof(*rs));
+	if (plen > 1 && rq->path[plen - 1] == '/')
+		plen--;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		bool get = strcmp(rq->method, "GET") == 0 ||
+		    strcmp(rq->method, "HEAD") == 0;
+
+		if (strlen(r->path) != plen ||
+		    strncmp(r->path, rq->path, plen) != 0)
+			continue;
+		if (r->post ? strcmp(rq->method, "POST") != 0 : !get) {
+			rs->allow = r->post ? "POST" : "GET, HEAD";
+			api_error(rs, 405, "method_not_allowed", "%s takes %s",
+			    r->path, rs->allow);
+			return;
+		}
+		r->fn(api, rq, rs);
+		return;
+	}
+	api_error(rs, 404, "not_found", "no such endpoint");
+}

@@ -1,0 +1,59 @@
+/* api: the directory's HTTP API as plain functions: a request (method,
+ * path, query arguments, body) in, a status and a JSON body out. It knows
+ * nothing of the HTTP server, so tests and fuzzers call it directly. */
+#ifndef CHAT_API_H
+#define CHAT_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+struct api_config {
+	int64_t max_body;	/* bytes of request body */
+	int64_t max_content;	/* bytes of one message's content */
+	int64_t presence_ms;	/* online: registered within this window */
+};
+
+/* Returns the query argument named key, or NULL. */
+typedef const char *(*api_arg_fn)(void *ctx, const char *key);
+
+struct api_request {
+	const char *method;
+	const char *path;
+	api_arg_fn arg;
+	void *arg_ctx;
+	const char *body;
+	size_t body_len;
+	const char *remote;	/* numeric address the request came from */
+};
+
+struct api_stream;
+
+struct api_response {
+	int status;
+	char *body;		/* malloc'd JSON; NULL when streaming */
+	size_t body_len;
+	const char *allow;	/* the Allow header of a 405 */
+	struct api_stream *stream;	/* a list that is read piecewise */
+};
+
+struct api;
+
+struct api *api_new(struct store *store, const struct api_config *cfg);
+void api_free(struct api *api);
+
+/* Fills *rs; the caller frees rs->body and rs->stream. */
+void api_handle(struct api *api, const struct api_request *rq,
+    struct api_response *rs);
+/* An error answer {"error": msg, "code": code} of the given status. */
+void api_error(struct api_response *rs, int status, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Copies up to max bytes of the list into buf: the count, 0 at its end,
+ * -1 when the store failed midway (the body is then cut short). */
+ssize_t api_stream_read(struct api_stream *s, char *buf, size_t max);
+void api_stream_free(struct api_stream *s);
+
+#endif

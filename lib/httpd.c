@@ -1,0 +1,266 @@
+/* httpd: serves the api over HTTP/1.1 with libmicrohttpd (epoll, a thread
+ * pool, keep-alive), logging each request as a JSON line. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "httpd.h"
+#include "log.h"
+#include "netaddr.h"
+#include "util.h"
+
+#define STREAM_BLOCK (64 * 1024)
+#define LOGGED_PATH 256
+
+struct httpd {
+	struct MHD_Daemon *d;
+	struct api *api;
+	struct httpd_config cfg;
+	atomic_int active;	/* requests between their start and end */
+};
+
+/* One request: its body so far and what the log line needs. */
+struct req {
+	struct httpd *h;
+	char *body;
+	size_t len;
+	bool too_large;
+	bool answered;
+	int status;
+	int64_t start;
+	char method[16];
+	char path[LOGGED_PATH];
+	char remote[NETADDR_HOSTLEN];
+};
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	log_event("warn", "httpd", json_pack("{s:s}", "message", msg));
+}
+
+static const char *
+query_arg(void *ctx, const char *key)
+{
+	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = api_stream_read(cls, buf, max);
+
+	(void)pos;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void
+stream_free(void *cls)
+{
+	api_stream_free(cls);
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *conn, struct req *r, struct api_response *rs)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (rs->stream != NULL)
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+		    STREAM_BLOCK, stream_read, rs->stream, stream_free);
+	else
+		resp = MHD_create_response_from_buffer(rs->body_len, rs->body,
+		    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		if (rs->stream != NULL)
+			api_stream_free(rs->stream);
+		else
+			free(rs->body);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json") != MHD_YES ||
+	    (rs->allow != NULL && MHD_add_response_header(resp,
+	    MHD_HTTP_HEADER_ALLOW, rs->allow) != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	r->status = rs->status;
+	r->answered = true;
+	ret = MHD_queue_response(conn, (unsigned)rs->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static struct req *
+req_new(struct httpd *h, struct MHD_Connection *conn, const char *method,
+    const char *url)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	const union MHD_ConnectionInfo *ci;
+	int port;
+
+	if (r == NULL)
+		return NULL;
+	r->h = h;
+	r->start = mono_ms();
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	snprintf(r->path, sizeof(r->path), "%s", url);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL)
+		netaddr_format(ci->client_addr, r->remote, &port);
+	atomic_fetch_add(&h->active, 1);
+	return r;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **ctx)
+{
+	struct httpd *h = cls;
+	struct req *r = *ctx;
+	struct api_response rs;
+	struct api_request rq;
+
+	(void)version;
+	if (r == NULL) {
+		const char *cl;
+		int64_t n;
+
+		if ((r = req_new(h, conn, method, url)) == NULL)
+			return MHD_NO;
+		*ctx = r;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && parse_int(cl, 0, INT64_MAX, &n) &&
+		    (uint64_t)n > h->cfg.max_body) {
+			/* Answer now, without reading a body we would refuse. */
+			api_error(&rs, 413, "body_too_large", "the request body"
+			    " exceeds %zu bytes", h->cfg.max_body);
+			return respond(conn, r, &rs);
+		}
+		return MHD_YES;
+	}
+	if (r->answered)
+		return MHD_YES;
+	if (*upload_size > 0) {
+		if (!r->too_large && r->len + *upload_size <= h->cfg.max_body) {
+			char *nb = realloc(r->body, r->len + *upload_size + 1);
+			if (nb == NULL)
+				return MHD_NO;
+			r->body = nb;
+			memcpy(r->body + r->len, upload, *upload_size);
+			r->len += *upload_size;
+		} else {
+			r->too_large = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large) {
+		api_error(&rs, 413, "body_too_large", "the request body exceeds"
+		    " %zu bytes", h->cfg.max_body);
+		return respond(conn, r, &rs);
+	}
+	rq = (struct api_request){
+		.method = method,
+		.path = url,
+		.arg = query_arg,
+		.arg_ctx = conn,
+		.body = r->body,
+		.body_len = r->len,
+		.remote = r->remote,
+	};
+	api_handle(h->api, &rq, &rs);
+	return respond(conn, r, &rs);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct httpd *h = cls;
+	struct req *r = *ctx;
+
+	(void)conn;
+	if (r == NULL)
+		return;
+	if (!h->cfg.quiet || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_event(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "info" :
+		    "warn", "request", json_pack("{s:s, s:s, s:i, s:I, s:s, s:b}",
+		    "method", r->method, "path", r->path, "status", r->status,
+		    "ms", (json_int_t)(mono_ms() - r->start), "remote", r->remote,
+		    "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+	atomic_fetch_sub(&h->active, 1);
+	free(r->body);
+	free(r);
+	*ctx = NULL;
+}
+
+struct httpd *
+httpd_start(struct api *api, const struct httpd_config *cfg, char *err,
+    size_t errlen)
+{
+	struct httpd *h = calloc(1, sizeof(*h));
+
+	if (h == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->api = api;
+	h->cfg = *cfg;
+	atomic_init(&h->active, 0);
+	h->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+	    MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+	    MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (h->d == NULL) {
+		snprintf(err, errlen, "cannot start the HTTP server");
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+httpd_stop(struct httpd *h, int grace_ms)
+{
+	int64_t until = mono_ms() + grace_ms;
+	MHD_socket fd;
+
+	if (h == NULL)
+		return;
+	fd = MHD_quiesce_daemon(h->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	while (atomic_load(&h->active) > 0 && mono_ms() < until) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	MHD_stop_daemon(h->d);
+	free(h);
+}

@@ -1,0 +1,901 @@
+/* store: the SQLite backend of store.h. One writer connection behind a
+ * mutex (writes serialize in SQLite anyway; this spares busy-waiting) and
+ * a pool of reader connections; every statement prepared once per
+ * connection. WAL mode: readers never wait for the writer. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "util.h"
+
+#define APP_ID 0x43484154	/* "CHAT" */
+#define BUSY_MS 5000
+
+/* Schema steps: migrations[v] takes a database from version v to v + 1.
+ * Version 1 is the seed design's tables; a fresh file runs every step. */
+static const char *const migrations[] = {
+	"CREATE TABLE peers ("
+	"  id INTEGER PRIMARY KEY,"
+	"  username TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	"  ip TEXT NOT NULL,"
+	"  port INTEGER NOT NULL);"
+	"CREATE TABLE friendships ("
+	"  owner INTEGER NOT NULL REFERENCES peers(id),"
+	"  friend INTEGER NOT NULL REFERENCES peers(id),"
+	"  PRIMARY KEY (owner, friend)) WITHOUT ROWID;"
+	"CREATE TABLE messages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  sender INTEGER NOT NULL REFERENCES peers(id),"
+	"  receiver INTEGER NOT NULL REFERENCES peers(id),"
+	"  content TEXT NOT NULL);",
+
+	"ALTER TABLE peers ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE peers ADD COLUMN logged_out INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN uid TEXT;"
+	"ALTER TABLE messages ADD COLUMN ts INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL;"
+	"CREATE UNIQUE INDEX messages_uid ON messages(uid);"
+	"CREATE INDEX messages_pair ON messages"
+	"  (min(sender, receiver), max(sender, receiver), id);"
+	"CREATE INDEX messages_inbox ON messages(receiver, id);"
+	"INSERT OR IGNORE INTO friendships(owner, friend)"
+	"  SELECT friend, owner FROM friendships;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt {
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+	ST_PEER_ID, ST_PEER_GET, ST_PEER_INSERT, ST_PEER_UPDATE, ST_LOGOUT,
+	ST_PEERS, ST_PEERS_ONLINE,
+	ST_FRIEND_ADD, ST_FRIENDS,
+	ST_MSG_INSERT, ST_MSG_BY_UID,
+	ST_CONV, ST_INBOX, ST_CONV_FLOOR, ST_INBOX_FLOOR,
+	ST_HEALTH,
+	ST_COUNT
+};
+
+#define PEER_COLS "username, ip, port, last_seen, logged_out"
+#define MSG_SELECT \
+	"SELECT m.id, m.uid, s.username, r.username, m.content, m.ts" \
+	" FROM messages m CROSS JOIN peers s ON s.id = m.sender" \
+	" CROSS JOIN peers r ON r.id = m.receiver"
+#define PAIR "min(m.sender, m.receiver) = ?1 AND max(m.sender, m.receiver) = ?2"
+
+static const char *const sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_PEER_ID] = "SELECT id FROM peers WHERE username = ?1",
+	[ST_PEER_GET] = "SELECT " PEER_COLS " FROM peers WHERE username = ?1",
+	[ST_PEER_INSERT] = "INSERT INTO peers(username, ip, port, last_seen,"
+	    " logged_out) VALUES (?1, ?2, ?3, ?4, 0)",
+	[ST_PEER_UPDATE] = "UPDATE peers SET ip = ?2, port = ?3, last_seen = ?4,"
+	    " logged_out = 0 WHERE id = ?1",
+	[ST_LOGOUT] = "UPDATE peers SET logged_out = 1 WHERE username = ?1",
+	[ST_PEERS] = "SELECT " PEER_COLS " FROM peers WHERE username > ?1"
+	    " ORDER BY username LIMIT ?2",
+	[ST_PEERS_ONLINE] = "SELECT " PEER_COLS " FROM peers WHERE username > ?1"
+	    " AND logged_out = 0 AND last_seen >= ?3 ORDER BY username LIMIT ?2",
+	[ST_FRIEND_ADD] = "INSERT OR IGNORE INTO friendships(owner, friend)"
+	    " VALUES (?1, ?2)",
+	[ST_FRIENDS] = "SELECT p.username, p.ip, p.port, p.last_seen,"
+	    " p.logged_out FROM friendships f CROSS JOIN peers p"
+	    " ON p.id = f.friend WHERE f.owner = ?1 AND p.username > ?2"
+	    " ORDER BY p.username LIMIT ?3",
+	[ST_MSG_INSERT] = "INSERT INTO messages(uid, sender, receiver, content,"
+	    " ts) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(uid) DO NOTHING",
+	[ST_MSG_BY_UID] = "SELECT id, ts FROM messages WHERE uid = ?1",
+	[ST_CONV] = MSG_SELECT " WHERE " PAIR " AND m.id > ?3"
+	    " ORDER BY m.id LIMIT ?4",
+	[ST_INBOX] = MSG_SELECT " WHERE m.receiver = ?1 AND m.id > ?2"
+	    " ORDER BY m.id LIMIT ?3",
+	[ST_CONV_FLOOR] = "SELECT m.id FROM messages m WHERE " PAIR
+	    " AND m.id > ?3 ORDER BY m.id DESC LIMIT 1 OFFSET ?4",
+	[ST_INBOX_FLOOR] = "SELECT m.id FROM messages m WHERE m.receiver = ?1"
+	    " AND m.id > ?2 ORDER BY m.id DESC LIMIT 1 OFFSET ?3",
+	[ST_HEALTH] = "SELECT count(*) FROM sqlite_schema",
+};
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	struct conn *next;
+};
+
+struct store {
+	char *path;
+	bool sync_full;
+	pthread_mutex_t pool_mu;
+	struct conn *pool;		/* idle readers */
+	pthread_mutex_t write_mu;
+	struct conn *writer;
+};
+
+static enum store_status
+status_of(sqlite3 *db, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return STORE_OK;
+	case SQLITE_FULL:
+		return STORE_FULL;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_BUSY;
+	case SQLITE_NOTADB:
+		return STORE_NOT_OURS;
+	case SQLITE_CORRUPT:
+		return STORE_CORRUPT;
+	case SQLITE_IOERR:
+		if (db != NULL && sqlite3_system_errno(db) == ENOSPC)
+			return STORE_FULL;
+		return STORE_FAILED;
+	default:
+		return STORE_FAILED;
+	}
+}
+
+const char *
+store_strerror(enum store_status st)
+{
+	switch (st) {
+	case STORE_OK: return "ok";
+	case STORE_NOT_FOUND: return "peer not found";
+	case STORE_SAME_USER: return "a peer cannot befriend itself";
+	case STORE_FULL: return "storage is full";
+	case STORE_BUSY: return "storage is busy";
+	case STORE_FAILED: return "storage failed";
+	case STORE_NOT_OURS: return "not a chat-dird database";
+	case STORE_CORRUPT: return "database is corrupt";
+	case STORE_TOO_NEW: return "database is from a newer chat-dird";
+	case STORE_IO: return "cannot open database";
+	}
+	return "unknown error";
+}
+
+int
+store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static struct conn *
+conn_open(struct store *s)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	if (sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(c->db, BUSY_MS) != SQLITE_OK ||
+	    sqlite3_exec(c->db, s->sync_full ? "PRAGMA synchronous=FULL" :
+	    "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		conn_free(c);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	return c;
+}
+
+/* Statements are prepared on first use and kept for the connection's life. */
+static sqlite3_stmt *
+stmt(struct conn *c, enum stmt which)
+{
+	sqlite3_stmt *st = c->st[which];
+
+	if (st == NULL) {
+		if (sqlite3_prepare_v3(c->db, sql[which], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+			return NULL;
+		c->st[which] = st;
+	}
+	return st;
+}
+
+static void
+done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static struct conn *
+reader_get(struct store *s)
+{
+	struct conn *c;
+
+	pthread_mutex_lock(&s->pool_mu);
+	c = s->pool;
+	if (c != NULL)
+		s->pool = c->next;
+	pthread_mutex_unlock(&s->pool_mu);
+	return c != NULL ? c : conn_open(s);
+}
+
+static void
+reader_put(struct store *s, struct conn *c)
+{
+	pthread_mutex_lock(&s->pool_mu);
+	c->next = s->pool;
+	s->pool = c;
+	pthread_mutex_unlock(&s->pool_mu);
+}
+
+static enum store_status
+step_simple(struct conn *c, enum stmt which)
+{
+	sqlite3_stmt *st = stmt(c, which);
+	int rc;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? STORE_OK : status_of(c->db, rc);
+}
+
+static enum store_status
+writer_begin(struct store *s, struct conn **out)
+{
+	enum store_status st;
+
+	pthread_mutex_lock(&s->write_mu);
+	st = step_simple(s->writer, ST_BEGIN);
+	if (st != STORE_OK) {
+		pthread_mutex_unlock(&s->write_mu);
+		return st;
+	}
+	*out = s->writer;
+	return STORE_OK;
+}
+
+/* Commits when st is STORE_OK, else rolls back; returns the outcome. */
+static enum store_status
+writer_end(struct store *s, enum store_status st)
+{
+	struct conn *c = s->writer;
+
+	if (st == STORE_OK)
+		st = step_simple(c, ST_COMMIT);
+	if (st != STORE_OK && !sqlite3_get_autocommit(c->db))
+		(void)step_simple(c, ST_ROLLBACK);
+	pthread_mutex_unlock(&s->write_mu);
+	return st;
+}
+
+/* --- opening and migrating --- */
+
+static int
+pragma_int(sqlite3 *db, const char *q, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, q, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum store_status
+check_and_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	int64_t app = 0, ver = 0, objects = 0, peers = 0;
+	int rc;
+	char *msg = NULL;
+
+	if ((rc = pragma_int(db, "PRAGMA application_id", &app)) != SQLITE_OK ||
+	    (rc = pragma_int(db, "PRAGMA user_version", &ver)) != SQLITE_OK ||
+	    (rc = pragma_int(db, "SELECT count(*) FROM sqlite_schema",
+	    &objects)) != SQLITE_OK ||
+	    (rc = pragma_int(db, "SELECT count(*) FROM sqlite_schema WHERE"
+	    " type = 'table' AND name = 'peers'", &peers)) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+		return status_of(db, rc);
+	}
+	if (app != APP_ID && !(app == 0 && objects == 0 && ver == 0) &&
+	    !(app == 0 && ver == 1 && peers == 1)) {
+		snprintf(err, errlen, "not a chat-dird database (application_id"
+		    " %lld, user_version %lld)", (long long)app, (long long)ver);
+		return STORE_NOT_OURS;
+	}
+	if (ver > SCHEMA_VERSION) {
+		snprintf(err, errlen, "schema version %lld is newer than this"
+		    " program's %d", (long long)ver, SCHEMA_VERSION);
+		return STORE_TOO_NEW;
+	}
+	if (objects > 0) {
+		sqlite3_stmt *st;
+		const unsigned char *res = NULL;
+
+		rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st,
+		    NULL);
+		if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			res = sqlite3_column_text(st, 0);
+		if (res == NULL || strcmp((const char *)res, "ok") != 0) {
+			snprintf(err, errlen, "integrity check failed: %s",
+			    res != NULL ? (const char *)res : sqlite3_errmsg(db));
+			sqlite3_finalize(st);
+			return STORE_CORRUPT;
+		}
+		sqlite3_finalize(st);
+	}
+	/* Only now, knowing the file is ours, may it be written. */
+	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) !=
+	    SQLITE_OK)
+		goto fail;
+	if (ver == SCHEMA_VERSION && app == APP_ID)
+		return STORE_OK;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+		goto fail;
+	for (int64_t v = ver; v < SCHEMA_VERSION; v++)
+		if (sqlite3_exec(db, migrations[v], NULL, NULL, &msg) !=
+		    SQLITE_OK)
+			goto rollback;
+	{
+		char q[96];
+		snprintf(q, sizeof(q), "PRAGMA user_version=%d;"
+		    "PRAGMA application_id=%d", SCHEMA_VERSION, APP_ID);
+		if (sqlite3_exec(db, q, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+			goto rollback;
+	}
+	return STORE_OK;
+rollback:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+fail:
+	snprintf(err, errlen, "migration: %s", msg != NULL ? msg :
+	    sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	return status_of(db, sqlite3_errcode(db)) == STORE_FULL ? STORE_FULL :
+	    STORE_FAILED;
+}
+
+enum store_status
+store_open(const struct store_opts *opts, struct store **out, char *err,
+    size_t errlen)
+{
+	struct store *s;
+	enum store_status st;
+
+	snprintf(err, errlen, "out of memory");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return STORE_FAILED;
+	if ((s->path = strdup(opts->path)) == NULL) {
+		free(s);
+		return STORE_FAILED;
+	}
+	s->sync_full = opts->sync_full;
+	pthread_mutex_init(&s->pool_mu, NULL);
+	pthread_mutex_init(&s->write_mu, NULL);
+
+	if ((s->writer = calloc(1, sizeof(*s->writer))) == NULL) {
+		st = STORE_FAILED;
+		goto fail;
+	}
+	if (sqlite3_open_v2(s->path, &s->writer->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", s->writer->db != NULL ?
+		    sqlite3_errmsg(s->writer->db) : "out of memory");
+		st = STORE_IO;
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->writer->db, 1);
+	sqlite3_busy_timeout(s->writer->db, BUSY_MS);
+	st = check_and_migrate(s->writer->db, err, errlen);
+	if (st != STORE_OK)
+		goto fail;
+	if (sqlite3_exec(s->writer->db, s->sync_full ?
+	    "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+	    NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(s->writer->db));
+		st = STORE_FAILED;
+		goto fail;
+	}
+	*out = s;
+	return STORE_OK;
+fail:
+	store_close(s);
+	return st;
+}
+
+void
+store_close(struct store *s)
+{
+	struct conn *c, *next;
+
+	if (s == NULL)
+		return;
+	for (c = s->pool; c != NULL; c = next) {
+		next = c->next;
+		conn_free(c);
+	}
+	/* The writer goes last: closing the last connection checkpoints. */
+	conn_free(s->writer);
+	pthread_mutex_destroy(&s->pool_mu);
+	pthread_mutex_destroy(&s->write_mu);
+	free(s->path);
+	free(s);
+}
+
+enum store_status
+store_health(struct store *s)
+{
+	struct conn *c = reader_get(s);
+	sqlite3_stmt *st;
+	enum store_status res = STORE_FAILED;
+	int rc;
+
+	if (c == NULL)
+		return STORE_FAILED;
+	if ((st = stmt(c, ST_HEALTH)) != NULL) {
+		rc = sqlite3_step(st);
+		res = rc == SQLITE_ROW ? STORE_OK : status_of(c->db, rc);
+		done(st);
+	}
+	reader_put(s, c);
+	return res;
+}
+
+/* --- peers --- */
+
+static void
+peer_from_row(sqlite3_stmt *st, struct store_peer *p)
+{
+	const unsigned char *u = sqlite3_column_text(st, 0);
+	const unsigned char *ip = sqlite3_column_text(st, 1);
+
+	snprintf(p->username, sizeof(p->username), "%s",
+	    u != NULL ? (const char *)u : "");
+	snprintf(p->ip, sizeof(p->ip), "%s", ip != NULL ? (const char *)ip : "");
+	p->port = sqlite3_column_int(st, 2);
+	p->last_seen = sqlite3_column_int64(st, 3);
+	p->logged_out = sqlite3_column_int(st, 4) != 0;
+}
+
+/* The row id of a peer, or 0 when there is none. */
+static enum store_status
+peer_id(struct conn *c, const char *username, int64_t *id)
+{
+	sqlite3_stmt *st = stmt(c, ST_PEER_ID);
+	int rc;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return status_of(c->db, rc);
+	return STORE_OK;
+}
+
+static enum store_status
+peer_get(struct conn *c, const char *username, struct store_peer *out)
+{
+	sqlite3_stmt *st = stmt(c, ST_PEER_GET);
+	enum store_status res;
+	int rc;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		peer_from_row(st, out);
+		res = STORE_OK;
+	} else
+		res = rc == SQLITE_DONE ? STORE_NOT_FOUND : status_of(c->db, rc);
+	done(st);
+	return res;
+}
+
+enum store_status
+store_register(struct store *s, const char *username, const char *ip,
+    int port, int64_t now, struct store_peer *out, bool *created)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	enum store_status res;
+	int64_t id;
+	int rc;
+
+	if ((res = writer_begin(s, &c)) != STORE_OK)
+		return res;
+	if ((res = peer_id(c, username, &id)) != STORE_OK)
+		goto end;
+	*created = id == 0;
+	st = stmt(c, id == 0 ? ST_PEER_INSERT : ST_PEER_UPDATE);
+	if (st == NULL) {
+		res = STORE_FAILED;
+		goto end;
+	}
+	if (id == 0)
+		sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, port);
+	sqlite3_bind_int64(st, 4, now);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE) {
+		res = status_of(c->db, rc);
+		goto end;
+	}
+	res = peer_get(c, username, out);
+end:
+	return writer_end(s, res);
+}
+
+enum store_status
+store_peer_get(struct store *s, const char *username, struct store_peer *out)
+{
+	struct conn *c = reader_get(s);
+	enum store_status res;
+
+	if (c == NULL)
+		return STORE_FAILED;
+	res = peer_get(c, username, out);
+	reader_put(s, c);
+	return res;
+}
+
+enum store_status
+store_logout(struct store *s, const char *username)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	enum store_status res;
+	int rc;
+
+	if ((res = writer_begin(s, &c)) != STORE_OK)
+		return res;
+	if ((st = stmt(c, ST_LOGOUT)) == NULL) {
+		res = STORE_FAILED;
+		goto end;
+	}
+	sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		res = status_of(c->db, rc);
+	else if (sqlite3_changes(c->db) == 0)
+		res = STORE_NOT_FOUND;
+end:
+	if (res == STORE_NOT_FOUND) {
+		(void)writer_end(s, STORE_OK);	/* nothing was changed */
+		return res;
+	}
+	return writer_end(s, res);
+}
+
+static enum store_status
+each_peer(struct conn *c, sqlite3_stmt *st, store_peer_fn fn, void *arg)
+{
+	struct store_peer p;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		peer_from_row(st, &p);
+		if (fn(arg, &p) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(st);
+	return rc == SQLITE_DONE ? STORE_OK : status_of(c->db, rc);
+}
+
+enum store_status
+store_peers(struct store *s, const char *after, int64_t limit,
+    int64_t online_since, store_peer_fn fn, void *arg)
+{
+	struct conn *c = reader_get(s);
+	sqlite3_stmt *st;
+	enum store_status res = STORE_FAILED;
+
+	if (c == NULL)
+		return STORE_FAILED;
+	st = stmt(c, online_since > 0 ? ST_PEERS_ONLINE : ST_PEERS);
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, after != NULL ? after : "", -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, limit);
+		if (online_since > 0)
+			sqlite3_bind_int64(st, 3, online_since);
+		res = each_peer(c, st, fn, arg);
+	}
+	reader_put(s, c);
+	return res;
+}
+
+/* --- friendships --- */
+
+static enum store_status
+friend_insert(struct conn *c, int64_t a, int64_t b, bool *created)
+{
+	sqlite3_stmt *st = stmt(c, ST_FRIEND_ADD);
+	int rc;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return status_of(c->db, rc);
+	if (sqlite3_changes(c->db) > 0)
+		*created = true;
+	return STORE_OK;
+}
+
+enum store_status
+store_friend_add(struct store *s, const char *user1, const char *user2,
+    bool *created)
+{
+	struct conn *c;
+	enum store_status res;
+	int64_t a, b;
+
+	*created = false;
+	if ((res = writer_begin(s, &c)) != STORE_OK)
+		return res;
+	if ((res = peer_id(c, user1, &a)) != STORE_OK ||
+	    (res = peer_id(c, user2, &b)) != STORE_OK)
+		goto end;
+	if (a == 0 || b == 0)
+		res = STORE_NOT_FOUND;
+	else if (a == b)
+		res = STORE_SAME_USER;
+	else if ((res = friend_insert(c, a, b, created)) == STORE_OK)
+		res = friend_insert(c, b, a, created);
+end:
+	return writer_end(s, res);
+}
+
+enum store_status
+store_friends(struct store *s, const char *username, const char *after,
+    int64_t limit, store_peer_fn fn, void *arg)
+{
+	struct conn *c = reader_get(s);
+	sqlite3_stmt *st;
+	enum store_status res;
+	int64_t id;
+
+	if (c == NULL)
+		return STORE_FAILED;
+	if ((res = peer_id(c, username, &id)) != STORE_OK)
+		goto end;
+	if (id == 0) {
+		res = STORE_NOT_FOUND;
+		goto end;
+	}
+	if ((st = stmt(c, ST_FRIENDS)) == NULL) {
+		res = STORE_FAILED;
+		goto end;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, after != NULL ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, limit);
+	res = each_peer(c, st, fn, arg);
+end:
+	reader_put(s, c);
+	return res;
+}
+
+/* --- messages --- */
+
+static enum store_status
+message_insert(struct conn *c, struct store_new_message *m, int64_t from,
+    int64_t to, int64_t now)
+{
+	sqlite3_stmt *st = stmt(c, ST_MSG_INSERT);
+	const char *uid = m->uid;
+	int rc;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	if (uid == NULL) {
+		uid_new(m->uid_made);
+		uid = m->uid_made;
+	} else
+		snprintf(m->uid_made, sizeof(m->uid_made), "%s", uid);
+	sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	sqlite3_bind_text(st, 4, m->content, (int)m->content_len,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return status_of(c->db, rc);
+	if (sqlite3_changes(c->db) > 0) {
+		m->id = sqlite3_last_insert_rowid(c->db);
+		m->ts = now;
+		m->created = true;
+		return STORE_OK;
+	}
+	/* The uid was stored before: answer with the first copy. */
+	if ((st = stmt(c, ST_MSG_BY_UID)) == NULL)
+		return STORE_FAILED;
+	sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		m->id = sqlite3_column_int64(st, 0);
+		m->ts = sqlite3_column_int64(st, 1);
+		m->created = false;
+	}
+	done(st);
+	return rc == SQLITE_ROW ? STORE_OK : status_of(c->db, rc);
+}
+
+enum store_status
+store_messages_create(struct store *s, struct store_new_message *msgs,
+    size_t n, int64_t now, size_t *bad)
+{
+	struct conn *c;
+	enum store_status res;
+	const char *last_from = NULL, *last_to = NULL;
+	int64_t from = 0, to = 0;
+
+	if ((res = writer_begin(s, &c)) != STORE_OK)
+		return res;
+	for (size_t i = 0; i < n && res == STORE_OK; i++) {
+		struct store_new_message *m = &msgs[i];
+
+		/* Batches mostly repeat one pair: look each name up once. */
+		if (last_from == NULL || strcasecmp(last_from, m->sender) != 0) {
+			if ((res = peer_id(c, m->sender, &from)) != STORE_OK)
+				break;
+			last_from = m->sender;
+		}
+		if (last_to == NULL || strcasecmp(last_to, m->receiver) != 0) {
+			if ((res = peer_id(c, m->receiver, &to)) != STORE_OK)
+				break;
+			last_to = m->receiver;
+		}
+		if (from == 0 || to == 0) {
+			*bad = i;
+			res = STORE_NOT_FOUND;
+			break;
+		}
+		res = message_insert(c, m, from, to, now);
+	}
+	return writer_end(s, res);
+}
+
+static enum store_status
+pair_ids(struct conn *c, const char *peer1, const char *peer2, int64_t *a,
+    int64_t *b)
+{
+	enum store_status res;
+
+	if ((res = peer_id(c, peer1, a)) != STORE_OK)
+		return res;
+	*b = 0;
+	if (peer2 != NULL && (res = peer_id(c, peer2, b)) != STORE_OK)
+		return res;
+	if (*a == 0 || (peer2 != NULL && *b == 0))
+		return STORE_NOT_FOUND;
+	if (peer2 != NULL && *a > *b) {
+		int64_t t = *a;
+		*a = *b;
+		*b = t;
+	}
+	return STORE_OK;
+}
+
+enum store_status
+store_messages(struct store *s, const char *peer1, const char *peer2,
+    int64_t after, int64_t limit, store_message_fn fn, void *arg)
+{
+	struct conn *c = reader_get(s);
+	sqlite3_stmt *st;
+	enum store_status res;
+	int64_t a, b;
+	int rc, k;
+
+	if (c == NULL)
+		return STORE_FAILED;
+	if ((res = pair_ids(c, peer1, peer2, &a, &b)) != STORE_OK)
+		goto end;
+	if ((st = stmt(c, peer2 != NULL ? ST_CONV : ST_INBOX)) == NULL) {
+		res = STORE_FAILED;
+		goto end;
+	}
+	k = 1;
+	sqlite3_bind_int64(st, k++, a);
+	if (peer2 != NULL)
+		sqlite3_bind_int64(st, k++, b);
+	sqlite3_bind_int64(st, k++, after);
+	sqlite3_bind_int64(st, k, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_message m = {
+			.id = sqlite3_column_int64(st, 0),
+			.uid = (const char *)sqlite3_column_text(st, 1),
+			.from = (const char *)sqlite3_column_text(st, 2),
+			.to = (const char *)sqlite3_column_text(st, 3),
+			.content = (const char *)sqlite3_column_text(st, 4),
+			.content_len = (size_t)sqlite3_column_bytes(st, 4),
+			.ts = sqlite3_column_int64(st, 5),
+		};
+		if (m.uid == NULL || m.from == NULL || m.to == NULL ||
+		    m.content == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		if (fn(arg, &m) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	done(st);
+	res = rc == SQLITE_DONE ? STORE_OK : status_of(c->db, rc);
+end:
+	reader_put(s, c);
+	return res;
+}
+
+enum store_status
+store_messages_floor(struct store *s, const char *peer1, const char *peer2,
+    int64_t after, int64_t last, int64_t *floor)
+{
+	struct conn *c = reader_get(s);
+	sqlite3_stmt *st;
+	enum store_status res;
+	int64_t a, b;
+	int rc, k;
+
+	*floor = after;
+	if (c == NULL)
+		return STORE_FAILED;
+	if ((res = pair_ids(c, peer1, peer2, &a, &b)) != STORE_OK)
+		goto end;
+	if ((st = stmt(c, peer2 != NULL ? ST_CONV_FLOOR : ST_INBOX_FLOOR)) ==
+	    NULL) {
+		res = STORE_FAILED;
+		goto end;
+	}
+	k = 1;
+	sqlite3_bind_int64(st, k++, a);
+	if (peer2 != NULL)
+		sqlite3_bind_int64(st, k++, b);
+	sqlite3_bind_int64(st, k++, after);
+	sqlite3_bind_int64(st, k, last - 1);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*floor = sqlite3_column_int64(st, 0) - 1;
+	done(st);
+	res = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK :
+	    status_of(c->db, rc);
+end:
+	reader_put(s, c);
+	return res;
+}

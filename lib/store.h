@@ -1,0 +1,113 @@
+/* store: the directory's storage interface (peers, friendships, messages).
+ * The API speaks only to this header, so a second backend can be added
+ * without touching it. The SQLite backend is store.c. */
+#ifndef CHAT_STORE_H
+#define CHAT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "valid.h"
+
+enum store_status {
+	STORE_OK = 0,
+	STORE_NOT_FOUND,	/* a named peer does not exist */
+	STORE_SAME_USER,	/* a friendship with oneself */
+	STORE_FULL,		/* the disk is full: retry later */
+	STORE_BUSY,		/* locked by another process: retry later */
+	STORE_FAILED,		/* any other storage failure */
+	STORE_NOT_OURS,		/* open: the file is not a chat-dird database */
+	STORE_CORRUPT,		/* open: the file is damaged */
+	STORE_TOO_NEW,		/* open: written by a newer chat-dird */
+	STORE_IO,		/* open: cannot open or create the file */
+};
+
+struct store_opts {
+	const char *path;
+	bool sync_full;		/* synchronous=FULL: survive power loss */
+};
+
+struct store_peer {
+	char username[USERNAME_MAX + 1];
+	char ip[64];
+	int port;
+	int64_t last_seen;	/* ms since the epoch */
+	bool logged_out;
+};
+
+/* Borrowed strings: valid only during the callback. */
+struct store_message {
+	int64_t id;
+	const char *uid;
+	const char *from;
+	const char *to;
+	const char *content;
+	size_t content_len;
+	int64_t ts;		/* ms since the epoch */
+};
+
+struct store_new_message {
+	const char *sender;
+	const char *receiver;
+	const char *content;
+	size_t content_len;
+	const char *uid;	/* NULL: the store makes one */
+	/* filled in by store_messages_create */
+	char uid_made[UID_MAX + 1];
+	int64_t id;
+	int64_t ts;
+	bool created;		/* false: the uid was stored before */
+};
+
+/* Callbacks return 0 to go on, non-zero to stop early. */
+typedef int (*store_peer_fn)(void *arg, const struct store_peer *p);
+typedef int (*store_message_fn)(void *arg, const struct store_message *m);
+
+struct store;
+
+/* Opens (creating and migrating as needed) the database. On failure *err
+ * says why, and a file that is not ours is left untouched. */
+enum store_status store_open(const struct store_opts *opts,
+    struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_strerror(enum store_status st);
+/* Schema version this program writes. */
+int store_schema_version(void);
+
+enum store_status store_health(struct store *s);
+
+enum store_status store_register(struct store *s, const char *username,
+    const char *ip, int port, int64_t now, struct store_peer *out,
+    bool *created);
+enum store_status store_peer_get(struct store *s, const char *username,
+    struct store_peer *out);
+enum store_status store_logout(struct store *s, const char *username);
+/* Peers by username (ASCII case-insensitive), after `after` (NULL: from
+ * the start), at most limit (< 0: no limit); online_since > 0 keeps only
+ * peers seen since then and not logged out. */
+enum store_status store_peers(struct store *s, const char *after,
+    int64_t limit, int64_t online_since, store_peer_fn fn, void *arg);
+
+/* user1 adds user2; friendship is mutual. */
+enum store_status store_friend_add(struct store *s, const char *user1,
+    const char *user2, bool *created);
+enum store_status store_friends(struct store *s, const char *username,
+    const char *after, int64_t limit, store_peer_fn fn, void *arg);
+
+/* Stores all n messages in one transaction, or none. On STORE_NOT_FOUND
+ * *bad is the index of the first message naming an unknown peer. */
+enum store_status store_messages_create(struct store *s,
+    struct store_new_message *msgs, size_t n, int64_t now, size_t *bad);
+
+/* A conversation (peer2 != NULL: both ways between peer1 and peer2) or an
+ * inbox (peer2 == NULL: messages to peer1), ids > after, oldest first, at
+ * most limit (< 0: no limit). */
+enum store_status store_messages(struct store *s, const char *peer1,
+    const char *peer2, int64_t after, int64_t limit, store_message_fn fn,
+    void *arg);
+/* The `after` that leaves only the newest `last` of those messages. */
+enum store_status store_messages_floor(struct store *s, const char *peer1,
+    const char *peer2, int64_t after, int64_t last, int64_t *floor);
+
+#endif
