@@ -221,7 +221,7 @@ main(int argc, char **argv)
 	if (getsockname(hcfg.listen_fd, (struct sockaddr *)&ss, &sslen) != 0) {
 		close(hcfg.listen_fd);
 		store_close(store);
-		return die(EX_OSERR, "listen", "getsockname failed");
+		return die(EX_SOFTWARE, "listen", "getsockname failed");
 	}
 	netaddr_format((struct sockaddr *)&ss, bound, &port);
 	if ((api = api_new(store, &acfg)) == NULL ||

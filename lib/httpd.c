@@ -1,5 +1,6 @@
 /* httpd: serves the api over HTTP/1.1 with libmicrohttpd (epoll, a thread
  * pool, keep-alive), logging each request as a JSON line. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,12 +18,25 @@
 
 #define STREAM_BLOCK (64 * 1024)
 #define LOGGED_PATH 256
+#define WORKERS 32		/* threads that run writes */
+#define WORKER_STACK (256 * 1024)
 
+struct req;
+
+/* Reads are answered on the I/O threads. A write (POST) is handed to a
+ * worker with its connection suspended, so that the I/O threads go on
+ * serving and concurrent writes can share one commit in the store. */
 struct httpd {
 	struct MHD_Daemon *d;
 	struct api *api;
 	struct httpd_config cfg;
 	atomic_int active;	/* requests between their start and end */
+	pthread_t workers[WORKERS];
+	int nworkers;
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;
+	struct req *q_head, **q_tail;
+	bool stopping;
 };
 
 /* One request: its body so far and what the log line needs. */
@@ -32,6 +46,12 @@ struct req {
 	size_t len;
 	bool too_large;
 	bool answered;
+	/* a write waiting for, or done by, a worker */
+	struct MHD_Connection *conn;
+	const char *url, *method_s;
+	struct api_response rs;
+	bool done;
+	struct req *qnext;
 	int status;
 	int64_t start;
 	char method[16];
@@ -130,6 +150,24 @@ req_new(struct httpd *h, struct MHD_Connection *conn, const char *method,
 	return r;
 }
 
+static const struct api_request *
+request_of(struct req *r, struct MHD_Connection *conn, const char *method,
+    const char *url, struct api_request *rq)
+{
+	*rq = (struct api_request){
+		.method = method,
+		.path = url,
+		.arg = query_arg,
+		.arg_ctx = conn,
+		.body = r->body,
+		.body_len = r->len,
+		.remote = r->remote,
+	};
+	return rq;
+}
+
+static void *worker_main(void *arg);
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
@@ -180,17 +218,47 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    " %zu bytes", h->cfg.max_body);
 		return respond(conn, r, &rs);
 	}
-	rq = (struct api_request){
-		.method = method,
-		.path = url,
-		.arg = query_arg,
-		.arg_ctx = conn,
-		.body = r->body,
-		.body_len = r->len,
-		.remote = r->remote,
-	};
-	api_handle(h->api, &rq, &rs);
+	if (r->done)
+		return respond(conn, r, &r->rs);
+	if (h->nworkers > 0 && strcmp(method, "POST") == 0) {
+		r->conn = conn;
+		r->url = url;
+		r->method_s = method;
+		MHD_suspend_connection(conn);
+		pthread_mutex_lock(&h->q_mu);
+		*h->q_tail = r;
+		h->q_tail = &r->qnext;
+		pthread_cond_signal(&h->q_cv);
+		pthread_mutex_unlock(&h->q_mu);
+		return MHD_YES;
+	}
+	api_handle(h->api, request_of(r, conn, method, url, &rq), &rs);
 	return respond(conn, r, &rs);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct httpd *h = arg;
+	struct api_request rq;
+	struct req *r;
+
+	for (;;) {
+		pthread_mutex_lock(&h->q_mu);
+		while (h->q_head == NULL && !h->stopping)
+			pthread_cond_wait(&h->q_cv, &h->q_mu);
+		if ((r = h->q_head) == NULL) {
+			pthread_mutex_unlock(&h->q_mu);
+			return NULL;
+		}
+		if ((h->q_head = r->qnext) == NULL)
+			h->q_tail = &h->q_head;
+		pthread_mutex_unlock(&h->q_mu);
+		api_handle(h->api, request_of(r, r->conn, r->method_s, r->url,
+		    &rq), &r->rs);
+		r->done = true;
+		MHD_resume_connection(r->conn);
+	}
 }
 
 static void
@@ -215,6 +283,33 @@ on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 	*ctx = NULL;
 }
 
+/* Without workers (none could start) writes run on the I/O threads. */
+static void
+start_workers(struct httpd *h)
+{
+	pthread_attr_t attr;
+
+	if (pthread_attr_init(&attr) != 0)
+		return;
+	(void)pthread_attr_setstacksize(&attr, WORKER_STACK);
+	while (h->nworkers < WORKERS && pthread_create(
+	    &h->workers[h->nworkers], &attr, worker_main, h) == 0)
+		h->nworkers++;
+	pthread_attr_destroy(&attr);
+}
+
+static void
+stop_workers(struct httpd *h)
+{
+	pthread_mutex_lock(&h->q_mu);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->q_cv);
+	pthread_mutex_unlock(&h->q_mu);
+	for (int i = 0; i < h->nworkers; i++)
+		pthread_join(h->workers[i], NULL);
+	h->nworkers = 0;
+}
+
 struct httpd *
 httpd_start(struct api *api, const struct httpd_config *cfg, char *err,
     size_t errlen)
@@ -228,21 +323,26 @@ httpd_start(struct api *api, const struct httpd_config *cfg, char *err,
 	h->api = api;
 	h->cfg = *cfg;
 	atomic_init(&h->active, 0);
+	pthread_mutex_init(&h->q_mu, NULL);
+	pthread_cond_init(&h->q_cv, NULL);
+	h->q_tail = &h->q_head;
 	h->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+	    MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(err, errlen, "cannot start the HTTP server");
 		free(h);
 		return NULL;
 	}
+	start_workers(h);
 	return h;
 }
 
@@ -261,6 +361,10 @@ httpd_stop(struct httpd *h, int grace_ms)
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
+	/* Workers finish what is queued and resume those connections. */
+	stop_workers(h);
 	MHD_stop_daemon(h->d);
+	pthread_mutex_destroy(&h->q_mu);
+	pthread_cond_destroy(&h->q_cv);
 	free(h);
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "store.h"
 #include "util.h"
@@ -55,6 +57,7 @@ enum stmt {
 	ST_MSG_INSERT, ST_MSG_BY_UID,
 	ST_CONV, ST_INBOX, ST_CONV_FLOOR, ST_INBOX_FLOOR,
 	ST_HEALTH,
+	ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_COUNT
 };
 
@@ -98,6 +101,21 @@ static const char *const sql[ST_COUNT] = {
 	[ST_INBOX_FLOOR] = "SELECT m.id FROM messages m WHERE m.receiver = ?1"
 	    " AND m.id > ?2 ORDER BY m.id DESC LIMIT 1 OFFSET ?3",
 	[ST_HEALTH] = "SELECT count(*) FROM sqlite_schema",
+	[ST_SAVEPOINT] = "SAVEPOINT job",
+	[ST_RELEASE] = "RELEASE job",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO job",
+};
+
+/* A request to store messages, waiting for the group commit that takes
+ * it along. */
+struct job {
+	struct store_new_message *msgs;
+	size_t n;
+	int64_t now;
+	size_t bad;
+	enum store_status res;
+	bool done;
+	struct job *next;
 };
 
 struct conn {
@@ -113,6 +131,16 @@ struct store {
 	struct conn *pool;		/* idle readers */
 	pthread_mutex_t write_mu;
 	struct conn *writer;
+	/* group commit: jobs wait here while a leader writes them */
+	pthread_mutex_t job_mu;
+	pthread_cond_t job_cv;
+	struct job *jobs, **jobs_tail;
+	bool leading;
+	/* checkpoints run here, off the request path */
+	pthread_t ckpt_thread;
+	bool ckpt_running, ckpt_stop, ckpt_wanted;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv;
 };
 
 static enum store_status
@@ -374,6 +402,70 @@ fail:
 	    STORE_FAILED;
 }
 
+/* Copies the WAL into the database in two passes: the first alongside
+ * the writer; the second, holding it off, copies the little written in the
+ * meantime, so that the WAL is wholly copied and the next write starts it
+ * afresh instead of growing it without end. */
+static void
+checkpoint(struct store *s, struct conn *c)
+{
+	int log = 0, done = 0;
+
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done) != SQLITE_OK || log <= done)
+		return;
+	pthread_mutex_lock(&s->write_mu);
+	(void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    NULL, NULL);
+	pthread_mutex_unlock(&s->write_mu);
+}
+
+/* The checkpointer: copies the WAL into the database when the writer says
+ * it has grown, and once a second, so that no request waits for it. */
+static void *
+ckpt_main(void *arg)
+{
+	struct store *s = arg;
+	struct conn *c = conn_open(s);
+
+	pthread_mutex_lock(&s->ckpt_mu);
+	while (!s->ckpt_stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		if (!s->ckpt_wanted)
+			pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
+		s->ckpt_wanted = false;
+		if (s->ckpt_stop || c == NULL)
+			continue;
+		pthread_mutex_unlock(&s->ckpt_mu);
+		checkpoint(s, c);
+		pthread_mutex_lock(&s->ckpt_mu);
+	}
+	pthread_mutex_unlock(&s->ckpt_mu);
+	conn_free(c);
+	return NULL;
+}
+
+#define CKPT_PAGES 1000
+
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	if (pages >= CKPT_PAGES) {
+		pthread_mutex_lock(&s->ckpt_mu);
+		s->ckpt_wanted = true;
+		pthread_cond_signal(&s->ckpt_cv);
+		pthread_mutex_unlock(&s->ckpt_mu);
+	}
+	return SQLITE_OK;
+}
+
 enum store_status
 store_open(const struct store_opts *opts, struct store **out, char *err,
     size_t errlen)
@@ -391,6 +483,11 @@ store_open(const struct store_opts *opts, struct store **out, char *err,
 	s->sync_full = opts->sync_full;
 	pthread_mutex_init(&s->pool_mu, NULL);
 	pthread_mutex_init(&s->write_mu, NULL);
+	pthread_mutex_init(&s->job_mu, NULL);
+	pthread_cond_init(&s->job_cv, NULL);
+	s->jobs_tail = &s->jobs;
+	pthread_mutex_init(&s->ckpt_mu, NULL);
+	pthread_cond_init(&s->ckpt_cv, NULL);
 
 	if ((s->writer = calloc(1, sizeof(*s->writer))) == NULL) {
 		st = STORE_FAILED;
@@ -415,6 +512,17 @@ store_open(const struct store_opts *opts, struct store **out, char *err,
 		st = STORE_FAILED;
 		goto fail;
 	}
+	/* Checkpoints move to their own thread. */
+	sqlite3_wal_autocheckpoint(s->writer->db, 0);
+	(void)sqlite3_exec(s->writer->db, "PRAGMA journal_size_limit=67108864",
+	    NULL, NULL, NULL);
+	sqlite3_wal_hook(s->writer->db, wal_hook, s);
+	if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
+		snprintf(err, errlen, "cannot start the checkpoint thread");
+		st = STORE_FAILED;
+		goto fail;
+	}
+	s->ckpt_running = true;
 	*out = s;
 	return STORE_OK;
 fail:
@@ -429,6 +537,13 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	if (s->ckpt_running) {
+		pthread_mutex_lock(&s->ckpt_mu);
+		s->ckpt_stop = true;
+		pthread_cond_signal(&s->ckpt_cv);
+		pthread_mutex_unlock(&s->ckpt_mu);
+		pthread_join(s->ckpt_thread, NULL);
+	}
 	for (c = s->pool; c != NULL; c = next) {
 		next = c->next;
 		conn_free(c);
@@ -437,6 +552,10 @@ store_close(struct store *s)
 	conn_free(s->writer);
 	pthread_mutex_destroy(&s->pool_mu);
 	pthread_mutex_destroy(&s->write_mu);
+	pthread_mutex_destroy(&s->job_mu);
+	pthread_cond_destroy(&s->job_cv);
+	pthread_mutex_destroy(&s->ckpt_mu);
+	pthread_cond_destroy(&s->ckpt_cv);
 	free(s->path);
 	free(s);
 }
@@ -756,19 +875,16 @@ message_insert(struct conn *c, struct store_new_message *m, int64_t from,
 	return rc == SQLITE_ROW ? STORE_OK : status_of(c->db, rc);
 }
 
-enum store_status
-store_messages_create(struct store *s, struct store_new_message *msgs,
-    size_t n, int64_t now, size_t *bad)
+/* One job's messages, inside the group's transaction. */
+static enum store_status
+job_run(struct conn *c, struct job *j)
 {
-	struct conn *c;
-	enum store_status res;
+	enum store_status res = STORE_OK;
 	const char *last_from = NULL, *last_to = NULL;
 	int64_t from = 0, to = 0;
 
-	if ((res = writer_begin(s, &c)) != STORE_OK)
-		return res;
-	for (size_t i = 0; i < n && res == STORE_OK; i++) {
-		struct store_new_message *m = &msgs[i];
+	for (size_t i = 0; i < j->n && res == STORE_OK; i++) {
+		struct store_new_message *m = &j->msgs[i];
 
 		/* Batches mostly repeat one pair: look each name up once. */
 		if (last_from == NULL || strcasecmp(last_from, m->sender) != 0) {
@@ -782,13 +898,81 @@ store_messages_create(struct store *s, struct store_new_message *msgs,
 			last_to = m->receiver;
 		}
 		if (from == 0 || to == 0) {
-			*bad = i;
+			j->bad = i;
 			res = STORE_NOT_FOUND;
 			break;
 		}
-		res = message_insert(c, m, from, to, now);
+		res = message_insert(c, m, from, to, j->now);
 	}
-	return writer_end(s, res);
+	return res;
+}
+
+/* Writes a group of jobs in one transaction, each in a savepoint so that
+ * one naming an unknown peer leaves the others be. A storage failure
+ * fails the whole group. */
+static void
+group_commit(struct store *s, struct job *group)
+{
+	struct conn *c;
+	enum store_status res;
+	struct job *j;
+
+	if ((res = writer_begin(s, &c)) != STORE_OK) {
+		for (j = group; j != NULL; j = j->next)
+			j->res = res;
+		return;
+	}
+	for (j = group; j != NULL && res == STORE_OK; j = j->next) {
+		if ((res = step_simple(c, ST_SAVEPOINT)) != STORE_OK)
+			break;
+		j->res = job_run(c, j);
+		if (j->res == STORE_NOT_FOUND)
+			res = step_simple(c, ST_ROLLBACK_TO);
+		else
+			res = j->res;
+		if (res == STORE_OK)
+			res = step_simple(c, ST_RELEASE);
+	}
+	res = writer_end(s, res);
+	if (res != STORE_OK)
+		for (j = group; j != NULL; j = j->next)
+			j->res = res;
+}
+
+enum store_status
+store_messages_create(struct store *s, struct store_new_message *msgs,
+    size_t n, int64_t now, size_t *bad)
+{
+	struct job job = { msgs, n, now, 0, STORE_OK, false, NULL };
+
+	pthread_mutex_lock(&s->job_mu);
+	*s->jobs_tail = &job;
+	s->jobs_tail = &job.next;
+	while (!job.done) {
+		struct job *group, *j, *next;
+
+		if (s->leading) {
+			pthread_cond_wait(&s->job_cv, &s->job_mu);
+			continue;
+		}
+		/* Lead: take every job waiting, this one among them. */
+		s->leading = true;
+		group = s->jobs;
+		s->jobs = NULL;
+		s->jobs_tail = &s->jobs;
+		pthread_mutex_unlock(&s->job_mu);
+		group_commit(s, group);
+		pthread_mutex_lock(&s->job_mu);
+		for (j = group; j != NULL; j = next) {
+			next = j->next;
+			j->done = true;
+		}
+		s->leading = false;
+		pthread_cond_broadcast(&s->job_cv);
+	}
+	pthread_mutex_unlock(&s->job_mu);
+	*bad = job.bad;
+	return job.res;
 }
 
 static enum store_status
