@@ -2,6 +2,7 @@
  * lib/api.c, storage in lib/store.c, HTTP in lib/httpd.c. */
 #include <getopt.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
+	if (sodium_init() < 0)
+		return die(EX_SOFTWARE, "libsodium", "cannot initialise");
 	sopts.path = db;
 	switch (store_open(&sopts, &store, err, sizeof(err))) {
 	case STORE_OK:

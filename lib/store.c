@@ -1083,3 +1083,42 @@ end:
 	reader_put(s, c);
 	return res;
 }
+
+bool
+store_plan(struct store *s, const char *query, char *out, size_t len)
+{
+	static const struct { const char *name; enum stmt st; } named[] = {
+		{ "conversation", ST_CONV }, { "inbox", ST_INBOX },
+		{ "peers", ST_PEERS }, { "friends", ST_FRIENDS },
+		{ "peer", ST_PEER_GET }, { "conversation-last", ST_CONV_FLOOR },
+		{ "inbox-last", ST_INBOX_FLOOR },
+	};
+	struct conn *c;
+	sqlite3_stmt *st;
+	char q[1024];
+	size_t used = 0;
+	bool found = false;
+
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		if (strcmp(named[i].name, query) != 0)
+			continue;
+		snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql[named[i].st]);
+		found = true;
+	}
+	if (!found || len == 0 || (c = reader_get(s)) == NULL)
+		return false;
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(c->db, q, -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const unsigned char *d = sqlite3_column_text(st, 3);
+			int n = snprintf(out + used, len - used, "%s\n",
+			    d != NULL ? (const char *)d : "");
+			if (n < 0 || (size_t)n >= len - used)
+				break;
+			used += (size_t)n;
+		}
+		sqlite3_finalize(st);
+	}
+	reader_put(s, c);
+	return true;
+}

@@ -110,4 +110,9 @@ enum store_status store_messages(struct store *s, const char *peer1,
 enum store_status store_messages_floor(struct store *s, const char *peer1,
     const char *peer2, int64_t after, int64_t last, int64_t *floor);
 
+/* SQLite's plan for a named query ("conversation", "inbox", "peers",
+ * "friends", "peer"), for tests and for operators checking that no query
+ * scans a table. Returns false for an unknown name. */
+bool store_plan(struct store *s, const char *query, char *out, size_t len);
+
 #endif

@@ -1,0 +1,341 @@
+/* Unit tests for lib/api, called in process: routing, errors, paging,
+ * and unpaged lists read back piecewise across the stream's buffers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "api.h"
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct store *s;
+	struct api *api;
+};
+
+/* Query arguments as "k=v&k=v", no escapes needed in these tests. Each
+ * answer has its own buffer, as each has its own string in the server. */
+static const char *
+arg(void *ctx, const char *key)
+{
+	static char vals[8][256];
+	static int turn;
+	char *val = vals[turn++ % 8];
+	const char *q = ctx;
+	size_t klen = strlen(key);
+
+	while (q != NULL && *q != '\0') {
+		const char *end = strchr(q, '&');
+		size_t len = end != NULL ? (size_t)(end - q) : strlen(q);
+		if (len > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
+			snprintf(val, sizeof(vals[0]), "%.*s", (int)(len - klen - 1),
+			    q + klen + 1);
+			return val;
+		}
+		q = end != NULL ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* One request; returns the whole body parsed, and the status. */
+static json_t *
+call(struct fixture *f, const char *method, const char *path,
+    const char *query, const char *body, int *status)
+{
+	struct api_request rq = { method, path, arg, (void *)query, body,
+	    body != NULL ? strlen(body) : 0, "127.0.0.1" };
+	struct api_response rs;
+	json_t *o;
+
+	api_handle(f->api, &rq, &rs);
+	*status = rs.status;
+	if (rs.stream != NULL) {
+		char chunk[7];	/* small on purpose: split tokens */
+		size_t len = 0, cap = 1 << 16;
+		char *all = malloc(cap);
+		ssize_t n;
+
+		assert_non_null(all);
+		while ((n = api_stream_read(rs.stream, chunk, sizeof(chunk))) > 0) {
+			if (len + (size_t)n > cap)
+				all = realloc(all, cap *= 2);
+			assert_non_null(all);
+			memcpy(all + len, chunk, (size_t)n);
+			len += (size_t)n;
+		}
+		assert_int_equal(n, 0);
+		api_stream_free(rs.stream);
+		o = json_loadb(all, len, 0, NULL);
+		free(all);
+	} else {
+		o = json_loadb(rs.body, rs.body_len, 0, NULL);
+		free(rs.body);
+	}
+	assert_non_null(o);
+	return o;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_opts o = { 0 };
+	struct api_config cfg = { 1 << 20, 64, 90000 };
+	char err[256];
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test-api.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/dir.db", f->dir);
+	o.path = f->path;
+	if (store_open(&o, &f->s, err, sizeof(err)) != STORE_OK ||
+	    (f->api = api_new(f->s, &cfg)) == NULL)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char p[128];
+
+	api_free(f->api);
+	store_close(f->s);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+reg(struct fixture *f, const char *name)
+{
+	char body[128];
+	int status;
+
+	snprintf(body, sizeof(body), "{\"username\":\"%s\",\"port\":5000}",
+	    name);
+	json_decref(call(f, "POST", "/register", NULL, body, &status));
+	assert_true(status == 201 || status == 200);
+}
+
+static void
+routes_and_methods(void **state)
+{
+	struct fixture *f = *state;
+	struct api_request rq = { "DELETE", "/peers/", arg, NULL, NULL, 0,
+	    "127.0.0.1" };
+	struct api_response rs;
+	json_t *o;
+	int status;
+
+	api_handle(f->api, &rq, &rs);
+	assert_int_equal(rs.status, 405);
+	assert_string_equal(rs.allow, "GET, HEAD");
+	free(rs.body);
+	o = call(f, "GET", "/nowhere", NULL, NULL, &status);
+	assert_int_equal(status, 404);
+	assert_string_equal(json_string_value(json_object_get(o, "code")),
+	    "not_found");
+	json_decref(o);
+	o = call(f, "GET", "/healthz/", NULL, NULL, &status);
+	assert_int_equal(status, 200);
+	json_decref(o);
+	o = call(f, "GET", "/peerinfo", NULL, NULL, &status);
+	assert_int_equal(status, 400);
+	json_decref(o);
+	o = call(f, "GET", "/peerinfo", "username=ghost", NULL, &status);
+	assert_int_equal(status, 404);
+	assert_string_equal(json_string_value(json_object_get(o, "error")),
+	    "Peer not found");
+	json_decref(o);
+}
+
+static void
+register_fills_observed_ip(void **state)
+{
+	struct fixture *f = *state;
+	json_t *o;
+	int status;
+
+	o = call(f, "POST", "/register", NULL,
+	    "{\"username\":\"alice\",\"port\":\"5000\"}", &status);
+	assert_int_equal(status, 201);
+	assert_string_equal(json_string_value(json_object_get(o, "ip")),
+	    "127.0.0.1");
+	assert_int_equal(json_integer_value(json_object_get(o, "port")), 5000);
+	json_decref(o);
+	o = call(f, "POST", "/register", NULL,
+	    "{\"username\":\"alice\",\"port\":true}", &status);
+	assert_int_equal(status, 400);
+	assert_string_equal(json_string_value(json_object_get(o, "code")),
+	    "invalid_port");
+	json_decref(o);
+	o = call(f, "POST", "/register", NULL,
+	    "{\"username\":\"alice\",\"port\":1,\"ip\":\"1.2.3\"}", &status);
+	assert_int_equal(status, 400);
+	json_decref(o);
+	o = call(f, "POST", "/register", NULL, "[1,2]", &status);
+	assert_int_equal(status, 400);
+	json_decref(o);
+}
+
+/* 700 peers with long names, unpaged: several store reads, read back
+ * seven bytes at a time; then the same list page by page. */
+static void
+peers_stream_and_page(void **state)
+{
+	struct fixture *f = *state;
+	char name[64], query[96];
+	json_t *o, *list;
+	int status, seen = 0, pages = 0;
+
+	for (int i = 0; i < 700; i++) {
+		snprintf(name, sizeof(name), "peer%04d-%s", i,
+		    "padding-padding-padding-padding");
+		reg(f, name);
+	}
+	o = call(f, "GET", "/peers", NULL, NULL, &status);
+	assert_int_equal(status, 200);
+	list = json_object_get(o, "peers");
+	assert_int_equal(json_array_size(list), 700);
+	assert_null(json_object_get(o, "next"));
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(list, 699), "username")),
+	    "peer0699-padding-padding-padding-padding");
+	json_decref(o);
+
+	snprintf(query, sizeof(query), "limit=300");
+	for (;;) {
+		json_t *next;
+
+		o = call(f, "GET", "/peers", query, NULL, &status);
+		assert_int_equal(status, 200);
+		seen += (int)json_array_size(json_object_get(o, "peers"));
+		pages++;
+		next = json_object_get(o, "next");
+		if (next == NULL) {
+			json_decref(o);
+			break;
+		}
+		snprintf(query, sizeof(query), "limit=300&after=%s",
+		    json_string_value(next));
+		json_decref(o);
+	}
+	assert_int_equal(seen, 700);
+	assert_int_equal(pages, 3);
+	o = call(f, "GET", "/peers", "limit=0", NULL, &status);
+	assert_int_equal(status, 400);
+	json_decref(o);
+	o = call(f, "GET", "/peers", "limit=1001", NULL, &status);
+	assert_int_equal(status, 400);
+	json_decref(o);
+}
+
+static void
+messages_paging_last_and_limits(void **state)
+{
+	struct fixture *f = *state;
+	char body[64 * 1024];
+	json_t *o, *list;
+	int status;
+	size_t len;
+
+	reg(f, "alice");
+	reg(f, "bob");
+	/* One batch of 600: the unpaged read crosses FETCH_ROWS twice. */
+	len = (size_t)snprintf(body, sizeof(body), "{\"messages\":[");
+	for (int i = 0; i < 600; i++)
+		len += (size_t)snprintf(body + len, sizeof(body) - len,
+		    "%s{\"sender\":\"alice\",\"receiver\":\"bob\","
+		    "\"content\":\"m%d\"}", i ? "," : "", i);
+	snprintf(body + len, sizeof(body) - len, "]}");
+	o = call(f, "POST", "/message/create/", NULL, body, &status);
+	assert_int_equal(status, 201);
+	assert_int_equal(json_array_size(json_object_get(o, "message_ids")),
+	    600);
+	json_decref(o);
+
+	o = call(f, "GET", "/message/get/", "peer1=bob&peer2=alice", NULL,
+	    &status);
+	list = json_object_get(o, "messages");
+	assert_int_equal(json_array_size(list), 600);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(list, 0), "message")), "m0");
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(list, 0), "from")), "alice");
+	json_decref(o);
+
+	o = call(f, "GET", "/message/get/", "peer1=alice&peer2=bob&last=3",
+	    NULL, &status);
+	list = json_object_get(o, "messages");
+	assert_int_equal(json_array_size(list), 3);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(list, 2), "message")), "m599");
+	json_decref(o);
+
+	o = call(f, "GET", "/message/inbox/", "username=bob&after=10&limit=5",
+	    NULL, &status);
+	list = json_object_get(o, "messages");
+	assert_int_equal(json_array_size(list), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "next")), 15);
+	json_decref(o);
+
+	/* limit exactly the rest: no next */
+	o = call(f, "GET", "/message/inbox/", "username=bob&after=595&limit=5",
+	    NULL, &status);
+	assert_int_equal(json_array_size(json_object_get(o, "messages")), 5);
+	assert_null(json_object_get(o, "next"));
+	json_decref(o);
+
+	/* content over max_content (64 in this fixture) */
+	snprintf(body, sizeof(body), "{\"sender\":\"alice\",\"receiver\":"
+	    "\"bob\",\"content\":\"%0100d\"}", 7);
+	o = call(f, "POST", "/message/create/", NULL, body, &status);
+	assert_int_equal(status, 413);
+	json_decref(o);
+	o = call(f, "GET", "/message/get/", "peer1=alice&peer2=ghost", NULL,
+	    &status);
+	assert_int_equal(status, 404);
+	json_decref(o);
+	o = call(f, "GET", "/message/get/", "peer1=alice&peer2=bob&after=-1",
+	    NULL, &status);
+	assert_int_equal(status, 400);
+	json_decref(o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(routes_and_methods, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(register_fills_observed_ip,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(peers_stream_and_page, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(messages_paging_last_and_limits,
+		    setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,443 @@
+/* Unit tests for lib/store: the SQLite backend on a real file in a fresh
+ * temporary folder: peers, friendships, messages, atomic batches, and
+ * query plans that use an index, never a scan. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct store *s;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_opts o = { 0 };
+	char err[256];
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test-store.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/dir.db", f->dir);
+	o.path = f->path;
+	if (store_open(&o, &f->s, err, sizeof(err)) != STORE_OK) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char p[128];
+
+	store_close(f->s);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+reg(struct store *s, const char *name)
+{
+	struct store_peer p;
+	bool created;
+
+	assert_int_equal(store_register(s, name, "127.0.0.1", 5000, 1000, &p,
+	    &created), STORE_OK);
+}
+
+static void
+register_is_case_insensitive(void **state)
+{
+	struct fixture *f = *state;
+	struct store_peer p;
+	bool created = false;
+
+	assert_int_equal(store_register(f->s, "Alice", "10.0.0.1", 1, 5, &p,
+	    &created), STORE_OK);
+	assert_true(created);
+	assert_int_equal(store_register(f->s, "ALICE", "::1", 2, 6, &p,
+	    &created), STORE_OK);
+	assert_false(created);
+	assert_string_equal(p.username, "Alice");	/* first spelling kept */
+	assert_string_equal(p.ip, "::1");
+	assert_int_equal(p.port, 2);
+	assert_int_equal(p.last_seen, 6);
+	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
+	assert_int_equal(store_peer_get(f->s, "nobody", &p), STORE_NOT_FOUND);
+	assert_int_equal(store_logout(f->s, "aLiCe"), STORE_OK);
+	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
+	assert_true(p.logged_out);
+	assert_int_equal(store_logout(f->s, "nobody"), STORE_NOT_FOUND);
+}
+
+struct names {
+	char got[8][USERNAME_MAX + 1];
+	int n;
+};
+
+static int
+collect_peer(void *arg, const struct store_peer *p)
+{
+	struct names *nm = arg;
+
+	if (nm->n < 8)
+		snprintf(nm->got[nm->n], sizeof(nm->got[0]), "%s", p->username);
+	nm->n++;
+	return 0;
+}
+
+static void
+peers_page_in_name_order(void **state)
+{
+	struct fixture *f = *state;
+	struct names nm = { .n = 0 };
+
+	reg(f->s, "carol");
+	reg(f->s, "Bob");
+	reg(f->s, "alice");
+	assert_int_equal(store_peers(f->s, NULL, -1, 0, collect_peer, &nm),
+	    STORE_OK);
+	assert_int_equal(nm.n, 3);
+	assert_string_equal(nm.got[0], "alice");
+	assert_string_equal(nm.got[1], "Bob");
+	assert_string_equal(nm.got[2], "carol");
+	nm.n = 0;
+	assert_int_equal(store_peers(f->s, "BOB", 5, 0, collect_peer, &nm),
+	    STORE_OK);
+	assert_int_equal(nm.n, 1);
+	assert_string_equal(nm.got[0], "carol");
+	/* online_since later than everyone's last_seen: nobody online */
+	nm.n = 0;
+	assert_int_equal(store_peers(f->s, NULL, -1, 2000, collect_peer, &nm),
+	    STORE_OK);
+	assert_int_equal(nm.n, 0);
+}
+
+static void
+friendship_is_mutual_and_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct names nm = { .n = 0 };
+	bool created = false;
+
+	reg(f->s, "alice");
+	reg(f->s, "bob");
+	assert_int_equal(store_friend_add(f->s, "alice", "bob", &created),
+	    STORE_OK);
+	assert_true(created);
+	assert_int_equal(store_friend_add(f->s, "BOB", "alice", &created),
+	    STORE_OK);
+	assert_false(created);
+	assert_int_equal(store_friend_add(f->s, "alice", "ALICE", &created),
+	    STORE_SAME_USER);
+	assert_int_equal(store_friend_add(f->s, "alice", "zed", &created),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_friends(f->s, "bob", NULL, -1, collect_peer,
+	    &nm), STORE_OK);
+	assert_int_equal(nm.n, 1);
+	assert_string_equal(nm.got[0], "alice");
+	assert_int_equal(store_friends(f->s, "zed", NULL, -1, collect_peer,
+	    &nm), STORE_NOT_FOUND);
+}
+
+struct ids {
+	int64_t id[16];
+	char text[16][16];
+	int n;
+};
+
+static int
+collect_msg(void *arg, const struct store_message *m)
+{
+	struct ids *x = arg;
+
+	if (x->n < 16) {
+		x->id[x->n] = m->id;
+		snprintf(x->text[x->n], sizeof(x->text[0]), "%.*s",
+		    (int)m->content_len, m->content);
+	}
+	x->n++;
+	return 0;
+}
+
+static struct store_new_message
+msg(const char *from, const char *to, const char *text, const char *uid)
+{
+	struct store_new_message m = { 0 };
+
+	m.sender = from;
+	m.receiver = to;
+	m.content = text;
+	m.content_len = strlen(text);
+	m.uid = uid;
+	return m;
+}
+
+static void
+messages_uid_and_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct store_new_message m[3];
+	struct ids x = { .n = 0 };
+	size_t bad = 99;
+	int64_t first;
+
+	reg(f->s, "alice");
+	reg(f->s, "bob");
+	reg(f->s, "carol");
+	m[0] = msg("alice", "bob", "one", "u1");
+	assert_int_equal(store_messages_create(f->s, m, 1, 10, &bad), STORE_OK);
+	assert_true(m[0].created);
+	first = m[0].id;
+	m[0] = msg("alice", "bob", "again", "u1");
+	assert_int_equal(store_messages_create(f->s, m, 1, 11, &bad), STORE_OK);
+	assert_false(m[0].created);
+	assert_int_equal(m[0].id, first);
+	assert_int_equal(m[0].ts, 10);
+
+	/* One unknown receiver: the batch stores nothing. */
+	m[0] = msg("bob", "alice", "two", NULL);
+	m[1] = msg("alice", "zed", "lost", NULL);
+	assert_int_equal(store_messages_create(f->s, m, 2, 12, &bad),
+	    STORE_NOT_FOUND);
+	assert_int_equal(bad, 1);
+	assert_int_equal(store_messages(f->s, "alice", "bob", 0, -1,
+	    collect_msg, &x), STORE_OK);
+	assert_int_equal(x.n, 1);
+
+	m[0] = msg("bob", "alice", "two", NULL);
+	m[1] = msg("alice", "bob", "three", NULL);
+	m[2] = msg("carol", "bob", "other", NULL);
+	assert_int_equal(store_messages_create(f->s, m, 3, 13, &bad), STORE_OK);
+	assert_int_equal(strlen(m[0].uid_made), 32);
+	x.n = 0;
+	assert_int_equal(store_messages(f->s, "BOB", "alice", 0, -1,
+	    collect_msg, &x), STORE_OK);
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.text[0], "one");
+	assert_string_equal(x.text[1], "two");
+	assert_string_equal(x.text[2], "three");
+	x.n = 0;
+	assert_int_equal(store_messages(f->s, "alice", "bob", first, 1,
+	    collect_msg, &x), STORE_OK);
+	assert_int_equal(x.n, 1);
+	assert_string_equal(x.text[0], "two");
+	x.n = 0;	/* bob's inbox: from alice and carol */
+	assert_int_equal(store_messages(f->s, "bob", NULL, 0, -1, collect_msg,
+	    &x), STORE_OK);
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.text[2], "other");
+	assert_int_equal(store_messages(f->s, "zed", NULL, 0, -1, collect_msg,
+	    &x), STORE_NOT_FOUND);
+}
+
+static void
+floor_keeps_the_newest(void **state)
+{
+	struct fixture *f = *state;
+	struct store_new_message m[5];
+	struct ids x = { .n = 0 };
+	size_t bad;
+	int64_t floor = -1;
+	const char *t[5] = { "a", "b", "c", "d", "e" };
+
+	reg(f->s, "alice");
+	reg(f->s, "bob");
+	for (int i = 0; i < 5; i++)
+		m[i] = msg("alice", "bob", t[i], NULL);
+	assert_int_equal(store_messages_create(f->s, m, 5, 1, &bad), STORE_OK);
+	assert_int_equal(store_messages_floor(f->s, "alice", "bob", 0, 2,
+	    &floor), STORE_OK);
+	assert_int_equal(store_messages(f->s, "alice", "bob", floor, -1,
+	    collect_msg, &x), STORE_OK);
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.text[0], "d");
+	assert_string_equal(x.text[1], "e");
+	/* more asked than there are: all of them */
+	assert_int_equal(store_messages_floor(f->s, "bob", NULL, 0, 50,
+	    &floor), STORE_OK);
+	assert_int_equal(floor, 0);
+}
+
+static void
+queries_use_indexes(void **state)
+{
+	struct fixture *f = *state;
+	const char *names[] = { "conversation", "inbox", "peers", "friends",
+	    "peer", "conversation-last", "inbox-last" };
+	char plan[1024];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_true(store_plan(f->s, names[i], plan, sizeof(plan)));
+		/* Every table is searched through an index: "SEARCH ...",
+		 * never "SCAN <table>". */
+		if (strstr(plan, "SCAN ") != NULL)
+			fail_msg("%s scans: %s", names[i], plan);
+		/* Only a user's friends are sorted after the search: a
+		 * short list. */
+		if (strcmp(names[i], "friends") != 0 &&
+		    strstr(plan, "TEMP B-TREE") != NULL)
+			fail_msg("%s sorts: %s", names[i], plan);
+	}
+	assert_true(store_plan(f->s, "conversation", plan, sizeof(plan)));
+	assert_non_null(strstr(plan, "messages_pair"));
+	assert_true(store_plan(f->s, "inbox", plan, sizeof(plan)));
+	assert_non_null(strstr(plan, "messages_inbox"));
+	assert_false(store_plan(f->s, "nonsense", plan, sizeof(plan)));
+}
+
+static void
+refuses_files_not_ours(void **state)
+{
+	struct fixture *f = *state;
+	struct store_opts o = { 0 };
+	struct store *s = NULL;
+	char path[128], err[256], before[64], after[64];
+	FILE *fp;
+	sqlite3 *db;
+
+	/* Plain text: untouched. */
+	snprintf(path, sizeof(path), "%s/text.db", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	memset(before, 'x', sizeof(before));
+	fwrite(before, 1, sizeof(before), fp);
+	fclose(fp);
+	o.path = path;
+	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_NOT_OURS);
+	fp = fopen(path, "r");
+	assert_int_equal(fread(after, 1, sizeof(after), fp), sizeof(after));
+	fclose(fp);
+	assert_memory_equal(before, after, sizeof(before));
+	unlink(path);
+
+	/* Someone else's SQLite database. */
+	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_NOT_OURS);
+	unlink(path);
+
+	/* Ours, but from a newer version. */
+	snprintf(path, sizeof(path), "%s/new.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA application_id=1128808788;"
+	    "PRAGMA user_version=99; CREATE TABLE peers(x)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_TOO_NEW);
+	unlink(path);
+
+	/* A folder that does not exist. */
+	o.path = "/nonexistent-folder/x.db";
+	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_IO);
+}
+
+static void
+migrates_a_seed_database(void **state)
+{
+	struct fixture *f = *state;
+	struct store_opts o = { 0 };
+	struct store *s = NULL;
+	struct store_peer p;
+	struct ids x = { .n = 0 };
+	struct names nm = { .n = 0 };
+	char path[128], err[256];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/seed.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "CREATE TABLE peers (id INTEGER PRIMARY KEY, username TEXT NOT NULL"
+	    " UNIQUE COLLATE NOCASE, ip TEXT NOT NULL, port INTEGER NOT NULL);"
+	    "CREATE TABLE friendships (owner INTEGER NOT NULL, friend INTEGER"
+	    " NOT NULL, PRIMARY KEY (owner, friend)) WITHOUT ROWID;"
+	    "CREATE TABLE messages (id INTEGER PRIMARY KEY, sender INTEGER NOT"
+	    " NULL, receiver INTEGER NOT NULL, content TEXT NOT NULL);"
+	    "INSERT INTO peers VALUES (1, 'alice', '127.0.0.1', 5000),"
+	    " (2, 'bob', '127.0.0.1', 5001);"
+	    "INSERT INTO friendships VALUES (1, 2);"
+	    "INSERT INTO messages VALUES (1, 1, 2, 'old hello');"
+	    "PRAGMA user_version=1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	o.path = path;
+	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_OK);
+	assert_int_equal(store_peer_get(s, "bob", &p), STORE_OK);
+	assert_int_equal(p.port, 5001);
+	assert_int_equal(store_messages(s, "alice", "bob", 0, -1, collect_msg,
+	    &x), STORE_OK);
+	assert_int_equal(x.n, 1);
+	assert_string_equal(x.text[0], "old hello");
+	/* the seed's one-way friendship is mutual now */
+	assert_int_equal(store_friends(s, "bob", NULL, -1, collect_peer, &nm),
+	    STORE_OK);
+	assert_int_equal(nm.n, 1);
+	store_close(s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version",
+		    -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0),
+		    store_schema_version());
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	unlink(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(register_is_case_insensitive,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(peers_page_in_name_order,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    friendship_is_mutual_and_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(messages_uid_and_batches,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(floor_keeps_the_newest,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(queries_use_indexes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(refuses_files_not_ours,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(migrates_a_seed_database,
+		    setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,166 @@
+/* Unit tests for lib/valid, lib/util and lib/netaddr: the checks every
+ * program applies to its input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "netaddr.h"
+#include "util.h"
+#include "valid.h"
+
+static void
+usernames(void **state)
+{
+	(void)state;
+	assert_true(valid_username("alice"));
+	assert_true(valid_username("A"));
+	assert_true(valid_username("9lives"));
+	assert_true(valid_username("bob.smith_2-x"));
+	assert_true(valid_username(
+	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"));	/* 50 */
+	assert_false(valid_username(
+	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijk"));	/* 51 */
+	assert_false(valid_username(""));
+	assert_false(valid_username(NULL));
+	assert_false(valid_username(".alice"));
+	assert_false(valid_username("-alice"));
+	assert_false(valid_username("_alice"));
+	assert_false(valid_username("al ice"));
+	assert_false(valid_username("al/ice"));
+	assert_false(valid_username("alïce"));
+}
+
+static void
+ips(void **state)
+{
+	(void)state;
+	assert_true(valid_ip("127.0.0.1"));
+	assert_true(valid_ip("::1"));
+	assert_true(valid_ip("2001:db8::42"));
+	assert_false(valid_ip("999.1.1.1"));
+	assert_false(valid_ip("1.2.3"));
+	assert_false(valid_ip("abc"));
+	assert_false(valid_ip("[::1]"));
+	assert_false(valid_ip(""));
+	assert_false(valid_ip(NULL));
+}
+
+static void
+uids(void **state)
+{
+	(void)state;
+	assert_true(valid_uid("0123456789abcdef0123456789abcdef"));
+	assert_true(valid_uid("a:b.c_d-e"));
+	assert_false(valid_uid(""));
+	assert_false(valid_uid("has space"));
+	assert_false(valid_uid("quote\""));
+	assert_false(valid_uid(
+	    "0123456789012345678901234567890123456789012345678901234567890123x"));
+}
+
+static void
+utf8(void **state)
+{
+	(void)state;
+	assert_true(valid_utf8("plain", 5));
+	assert_true(valid_utf8("caf\xc3\xa9", 5));
+	assert_true(valid_utf8("\xf0\x9f\x98\x80", 4));	/* emoji */
+	assert_false(valid_utf8("\xff", 1));
+	assert_false(valid_utf8("\xc3", 1));		/* cut short */
+	assert_false(valid_utf8("\xc0\xaf", 2));	/* overlong */
+	assert_false(valid_utf8("\xed\xa0\x80", 3));	/* surrogate */
+	assert_false(valid_utf8("a\0b", 3));
+}
+
+static void
+numbers(void **state)
+{
+	int64_t v = -1;
+
+	(void)state;
+	assert_true(parse_int("0", 0, 10, &v));
+	assert_int_equal(v, 0);
+	assert_true(parse_int("65535", 1, 65535, &v));
+	assert_int_equal(v, 65535);
+	assert_false(parse_int("65536", 1, 65535, &v));
+	assert_false(parse_int("-1", -5, 5, &v));
+	assert_false(parse_int("+1", 0, 5, &v));
+	assert_false(parse_int(" 1", 0, 5, &v));
+	assert_false(parse_int("1 ", 0, 5, &v));
+	assert_false(parse_int("1e3", 0, 5000, &v));
+	assert_false(parse_int("", 0, 5, &v));
+	assert_false(parse_int("99999999999999999999", 0, INT64_MAX, &v));
+}
+
+static void
+timestamps(void **state)
+{
+	char ts[TS_LEN];
+	int64_t ms = 0;
+
+	(void)state;
+	ts_format(1764014718123LL, ts);
+	assert_string_equal(ts, "2025-11-24T20:05:18.123Z");
+	assert_true(ts_parse(ts, &ms));
+	assert_int_equal(ms, 1764014718123LL);
+	ts_format(0, ts);
+	assert_string_equal(ts, "1970-01-01T00:00:00.000Z");
+	assert_false(ts_parse("2025-11-24T20:05:18Z", &ms));
+	assert_false(ts_parse("yesterday", &ms));
+}
+
+static void
+fresh_uids(void **state)
+{
+	char a[UID_HEX_LEN], b[UID_HEX_LEN];
+
+	(void)state;
+	uid_new(a);
+	uid_new(b);
+	assert_int_equal(strlen(a), 32);
+	assert_true(valid_uid(a));
+	assert_string_not_equal(a, b);
+}
+
+static void
+addresses(void **state)
+{
+	char host[NETADDR_HOSTLEN];
+	int port = -1;
+
+	(void)state;
+	assert_int_equal(netaddr_split("127.0.0.1:8000", host, &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 8000);
+	assert_int_equal(netaddr_split("[::1]:0", host, &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 0);
+	assert_int_equal(netaddr_split("localhost:80", host, &port), 0);
+	assert_int_equal(netaddr_split("::1:80", host, &port), -1);
+	assert_int_equal(netaddr_split("127.0.0.1", host, &port), -1);
+	assert_int_equal(netaddr_split("127.0.0.1:", host, &port), -1);
+	assert_int_equal(netaddr_split(":80", host, &port), -1);
+	assert_int_equal(netaddr_split("1.2.3.4:65536", host, &port), -1);
+	assert_int_equal(netaddr_split("[::1]80", host, &port), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(usernames),
+		cmocka_unit_test(ips),
+		cmocka_unit_test(uids),
+		cmocka_unit_test(utf8),
+		cmocka_unit_test(numbers),
+		cmocka_unit_test(timestamps),
+		cmocka_unit_test(fresh_uids),
+		cmocka_unit_test(addresses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
