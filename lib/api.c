@@ -528,11 +528,15 @@ port_of(json_t *v, int *port, struct api_response *rs)
 {
 	int64_t p = 0;
 
+	if (v == NULL || json_is_null(v)) {
+		api_error(rs, 400, "invalid_field", "port is required");
+		return false;
+	}
 	if (json_is_integer(v))
 		p = json_integer_value(v);
 	else if (!json_is_string(v) || !parse_int(json_string_value(v), 1,
 	    65535, &p)) {
-		api_error(rs, 400, "invalid_port", v == NULL ? "port is required" :
+		api_error(rs, 400, "invalid_port",
 		    "port must be an integer from 1 to 65535");
 		return false;
 	}

@@ -73,10 +73,18 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_event("warn", "httpd", json_pack("{s:s}", "message", msg));
 }
 
+/* A query argument. One that decodes to an embedded NUL ("a%00b") would
+ * read as a shorter, different value; it becomes one no check accepts. */
 static const char *
 query_arg(void *ctx, const char *key)
 {
-	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+	const char *v = NULL;
+	size_t len = 0;
+
+	if (MHD_lookup_connection_value_n(ctx, MHD_GET_ARGUMENT_KIND, key,
+	    strlen(key), &v, &len) != MHD_YES || v == NULL)
+		return NULL;
+	return strlen(v) == len ? v : "\x7f";
 }
 
 static ssize_t
@@ -175,7 +183,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct httpd *h = cls;
 	struct req *r = *ctx;
-	struct api_response rs;
+	struct api_response rs = { 0 };
 	struct api_request rq;
 
 	(void)version;
