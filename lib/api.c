@@ -46,16 +46,27 @@ api_free(struct api *api)
 static void
 answer(struct api_response *rs, int status, json_t *o)
 {
-	rs->status = status;
-	rs->body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t len;
+
 	json_decref(o);
-	if (rs->body == NULL) {
-		static const char oom[] =
-		    "{\"error\":\"out of memory\",\"code\":\"internal\"}";
+	rs->status = status;
+	if (text == NULL) {
 		rs->status = 500;
-		rs->body = strdup(oom);
+		text = strdup("{\"error\":\"out of memory\",\"code\":"
+		    "\"internal\"}");
 	}
-	rs->body_len = rs->body != NULL ? strlen(rs->body) : 0;
+	/* A line: so that curl's output ends where the answer does. */
+	len = text != NULL ? strlen(text) : 0;
+	rs->body = text != NULL ? realloc(text, len + 2) : NULL;
+	if (rs->body == NULL) {
+		free(text);
+		rs->body_len = 0;
+		return;
+	}
+	rs->body[len] = '\n';
+	rs->body[len + 1] = '\0';
+	rs->body_len = len + 1;
 }
 
 void
@@ -402,7 +413,7 @@ fetch(struct api_stream *s)
 		else
 			put_str(s, s->after_name, strlen(s->after_name));
 	}
-	puts_raw(s, "}");
+	puts_raw(s, "}\n");
 	s->finished = true;
 	return s->failed ? STORE_FAILED : STORE_OK;
 }
