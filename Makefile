@@ -12,45 +12,50 @@ PKGS      = libmicrohttpd sqlite3 jansson libcurl libsodium
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
+# Outputs: programs in $(BIN), objects in $(B); the sanitizer build uses
+# its own pair of folders.
+B        ?= build
+BIN      ?= bin
+
 # Every cmd/NAME.c is the thin main of the program NAME.
 PROGS    = $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
 SCRIPTS  = $(patsubst cmd/%.sh,%,$(wildcard cmd/*.sh))
 LIBSRC   = $(wildcard lib/*.c)
-LIBOBJ   = $(LIBSRC:lib/%.c=build/lib/%.o)
+LIBOBJ   = $(LIBSRC:lib/%.c=$(B)/lib/%.o)
 UNITSRC  = $(wildcard tests/unit/test-*.c)
-UNITS    = $(UNITSRC:tests/unit/%.c=build/tests/%)
+UNITS    = $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
 BENCHSRC = $(wildcard bench/*.c)
-BENCHES  = $(BENCHSRC:bench/%.c=build/bench/%)
+BENCHES  = $(BENCHSRC:bench/%.c=$(B)/bench/%)
 MAN1     = $(wildcard man/*.1)
 MAN7     = $(wildcard man/*.7)
 MAN8     = $(wildcard man/*.8)
 
-all: $(PROGS:%=bin/%) $(SCRIPTS:%=bin/%)
+all: $(PROGS:%=$(BIN)/%) $(SCRIPTS:%=$(BIN)/%)
 
-build/lib/%.o: lib/%.c lib/*.h | build/lib
+$(B)/lib/%.o: lib/%.c lib/*.h | $(B)/lib
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/cmd/%.o: cmd/%.c lib/*.h | build/cmd
+$(B)/cmd/%.o: cmd/%.c lib/*.h | $(B)/cmd
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/libchat.a: $(LIBOBJ)
+$(B)/libchat.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
-bin/%: build/cmd/%.o build/libchat.a | bin
-	$(CC) $(LDFLAGS) -o $@ $< build/libchat.a $(LDLIBS)
+$(BIN)/%: $(B)/cmd/%.o $(B)/libchat.a | $(BIN)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)
 
-bin/%: cmd/%.sh | bin
+$(BIN)/%: cmd/%.sh | $(BIN)
 	cp $< $@
 	chmod 755 $@
 
-build/tests/%: tests/unit/%.c build/libchat.a | build/tests
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libchat.a $(LDLIBS) -lcmocka
+$(B)/tests/%: tests/unit/%.c $(B)/libchat.a | $(B)/tests
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS) -lcmocka
 
-build/bench/%: bench/%.c build/libchat.a | build/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libchat.a $(LDLIBS)
+$(B)/bench/%: bench/%.c $(B)/libchat.a | $(B)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)
 
-bin build/lib build/cmd build/tests build/bench:
+$(BIN) $(B)/lib $(B)/cmd $(B)/tests $(B)/bench:
 	mkdir -p $@
 
 deps:
@@ -63,6 +68,15 @@ benches: $(BENCHES)
 check: deps
 	@$(MAKE) --no-print-directory all units
 	@tests/run
+
+# The whole suite again on an AddressSanitizer + UndefinedBehaviorSanitizer
+# build: any report fails the test that caused it.
+SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+asan-check: deps
+	@$(MAKE) --no-print-directory B=build/asan BIN=build/asan/bin \
+	  CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all units
+	@CHAT_BUILD=build/asan tests/run
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -91,5 +105,6 @@ install: all
 clean:
 	rm -rf bin build
 
-.PHONY: all deps units benches check run bench docker-test install clean
+.PHONY: all deps units benches check asan-check run bench docker-test \
+	install clean
 .SECONDARY: $(LIBOBJ)
