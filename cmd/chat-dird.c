@@ -1,6 +1,7 @@
 /* chat-dird: the directory daemon. Flags and wiring only: the API is in
  * lib/api.c, storage in lib/store.c, HTTP in lib/httpd.c. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -192,6 +193,10 @@ main(int argc, char **argv)
 		    " [ADDR]:PORT, not '%s'\n", listen_at);
 		return EX_USAGE;
 	}
+
+	/* One malloc arena per thread would hold memory for each of the
+	 * worker threads; a few arenas serve them all. */
+	(void)mallopt(M_ARENA_MAX, 2);
 
 	/* Signals are taken by sigwait below; every thread inherits the mask. */
 	sigemptyset(&sigs);

@@ -252,14 +252,38 @@ puts_raw(struct api_stream *s, const char *p)
 	put(s, p, strlen(p));
 }
 
-/* A JSON string, escaped by jansson straight into the buffer (at most six
- * bytes for each byte of input, and the quotes). */
+/* Whether JSON writes every byte of p as itself inside a string:
+ * printable ASCII but the quote and the backslash. */
+static bool
+plain(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* A JSON string. Plain text is copied between quotes; anything else is
+ * escaped by jansson straight into the buffer (at most six bytes for each
+ * byte of input, and the quotes). */
 static void
 put_str(struct api_stream *s, const char *p, size_t n)
 {
-	json_t *j = json_stringn(p, n);
+	json_t *j;
 	size_t room = 6 * n + 2, used;
 
+	if (plain(p, n)) {
+		if (reserve(s, n + 2)) {
+			s->buf[s->len++] = '"';
+			memcpy(s->buf + s->len, p, n);
+			s->len += n;
+			s->buf[s->len++] = '"';
+		}
+		return;
+	}
+	j = json_stringn(p, n);
 	if (j == NULL || !reserve(s, room)) {
 		s->failed = true;
 		json_decref(j);

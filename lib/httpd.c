@@ -18,7 +18,7 @@
 
 #define STREAM_BLOCK (64 * 1024)
 #define LOGGED_PATH 256
-#define WORKERS 32		/* threads that run writes */
+#define WORKERS 16		/* threads that run writes */
 #define WORKER_STACK (256 * 1024)
 
 struct req;
@@ -342,7 +342,9 @@ httpd_start(struct api *api, const struct httpd_config *cfg, char *err,
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+	    /* Per connection, idle ones too: requests are small, bodies
+	     * stream through it. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {

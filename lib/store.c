@@ -16,6 +16,7 @@
 
 #define APP_ID 0x43484154	/* "CHAT" */
 #define BUSY_MS 5000
+#define STORE_HEAP_LIMIT (8 << 20)
 
 /* Schema steps: migrations[v] takes a database from version v to v + 1.
  * Version 1 is the seed design's tables; a fresh file runs every step. */
@@ -474,6 +475,9 @@ store_open(const struct store_opts *opts, struct store **out, char *err,
 	enum store_status st;
 
 	snprintf(err, errlen, "out of memory");
+	/* All connections' page caches together stay within this; the
+	 * operating system caches the file besides. */
+	sqlite3_soft_heap_limit64(STORE_HEAP_LIMIT);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return STORE_FAILED;
 	if ((s->path = strdup(opts->path)) == NULL) {

@@ -26,19 +26,62 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The proleptic Gregorian date of a day count since 1970-01-01 (the
+ * civil-from-days algorithm: eras of 400 years). */
+static void
+civil(int64_t days, int64_t *y, int *m, int *d)
+{
+	int64_t z = days + 719468, era, doe, yoe, doy, mp;
+
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static char *
+digits(char *p, int64_t v, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
+/* Arithmetic only: no locale, no time zone lock; it runs for every row
+ * of every list. */
 void
 ts_format(int64_t ms, char out[TS_LEN])
 {
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
+	int64_t days, secs, y;
+	int m, d;
+	char *p = out;
 
-	if (ms < 0 || gmtime_r(&secs, &tm) == NULL) {
-		snprintf(out, TS_LEN, "1970-01-01T00:00:00.000Z");
-		return;
-	}
-	if (strftime(out, TS_LEN, "%Y-%m-%dT%H:%M:%S", &tm) != TS_LEN - 6)
-		snprintf(out, TS_LEN, "1970-01-01T00:00:00");
-	snprintf(out + TS_LEN - 6, 6, ".%03dZ", (int)(ms % 1000));
+	if (ms < 0 || ms >= INT64_C(253402300800000))	/* year 10000 */
+		ms = 0;
+	days = ms / 86400000;
+	secs = ms / 1000 % 86400;
+	civil(days, &y, &m, &d);
+	p = digits(p, y, 4);
+	*p++ = '-';
+	p = digits(p, m, 2);
+	*p++ = '-';
+	p = digits(p, d, 2);
+	*p++ = 'T';
+	p = digits(p, secs / 3600, 2);
+	*p++ = ':';
+	p = digits(p, secs / 60 % 60, 2);
+	*p++ = ':';
+	p = digits(p, secs % 60, 2);
+	*p++ = '.';
+	p = digits(p, ms % 1000, 3);
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 bool
