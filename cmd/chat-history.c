@@ -1,0 +1,236 @@
+/* chat-history: print the stored conversation with a peer, or one's
+ * inbox, oldest first; with -f, go on printing messages as they are
+ * stored. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+#include "cli.h"
+#include "dirclient.h"
+#include "exitcodes.h"
+#include "util.h"
+#include "valid.h"
+
+#define POLL_SECONDS 1		/* between requests while nothing comes */
+
+enum { OPT_AFTER = 256, OPT_VERSION };
+
+struct history {
+	int64_t cursor;		/* the newest id seen */
+	bool print;
+	bool follow;
+};
+
+static volatile sig_atomic_t got_signal;
+
+static noreturn void
+usage(FILE *f, int status)
+{
+	fprintf(f, "usage: chat-history -u name [-f] [--after id] [-n count]"
+	    " [-s url] [peer]\n");
+	if (status == EX_OK)
+		fputs("  -u, --user NAME   whose messages (else CHAT_USER)\n"
+		    "  -f, --follow      then print new messages as they come\n"
+		    "      --after ID    only messages after the id ID\n"
+		    "  -n, --last COUNT  only the newest COUNT\n"
+		    "  -s, --server URL  the directory (else CHAT_SERVER)\n"
+		    "  -h, --help        this help\n"
+		    "      --version     the version\n", f);
+	exit(status);
+}
+
+static void
+on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* While following, SIGINT and SIGTERM stay blocked, so a line is never
+ * cut short; they are looked for here and taken while waiting. */
+static int
+interrupted(void *arg)
+{
+	sigset_t pending;
+
+	(void)arg;
+	if (got_signal)
+		return 1;
+	return sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) ||
+	    sigismember(&pending, SIGTERM));
+}
+
+static void
+catch_signals(sigset_t *waitmask)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &block, waitmask) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0 ||
+	    sigaction(SIGTERM, &sa, NULL) != 0)
+		cli_die(EX_OSERR, "signals: %m");
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGTERM);
+}
+
+static int
+on_message(void *arg, json_t *m)
+{
+	struct history *h = arg;
+	int64_t id = json_integer_value(json_object_get(m, "id"));
+
+	if (h->follow && interrupted(NULL))
+		return 1;
+	if (id > 0 && id <= h->cursor)
+		return 0;
+	if (id > h->cursor)
+		h->cursor = id;
+	if (h->print)
+		cli_print(m);
+	return 0;
+}
+
+/* Exits with the verdict of a failed list. */
+static noreturn void
+fail(struct dirclient *dc, enum dc_status st, const struct dc_query *q)
+{
+	json_t *peer;
+
+	if (st == DC_NOT_FOUND) {
+		/* Which of the two is unknown? */
+		if (q->peer != NULL &&
+		    (st = dc_peerinfo(dc, q->user, &peer)) == DC_OK) {
+			json_decref(peer);
+			cli_die(EX_NOUSER, "%s: no such peer", q->peer);
+		}
+		if (st == DC_NOT_FOUND)
+			cli_die(EX_NOUSER, "%s: no such peer", q->user);
+	}
+	cli_die(dc_exit_status(st), "%s", dc_error(dc));
+}
+
+/* Asks for new messages at most once a second; rides out a directory
+ * that is down or busy for a while. Returns on SIGINT or SIGTERM. */
+static void
+follow(struct dirclient *dc, struct dc_query *q, struct history *h,
+    const sigset_t *waitmask)
+{
+	const struct timespec pause = { POLL_SECONDS, 0 };
+	enum dc_status st;
+	bool down = false;
+
+	h->print = true;
+	q->last = 0;
+	for (;;) {
+		if (interrupted(NULL) || (pselect(0, NULL, NULL, NULL, &pause,
+		    waitmask) < 0 && got_signal))
+			return;
+		q->after = h->cursor;
+		st = dc_messages(dc, q, on_message, h);
+		if (st == DC_CANCELLED)
+			return;
+		if (st == DC_UNAVAILABLE || st == DC_TEMPFAIL) {
+			if (!down)
+				cli_warn("%s; trying again every %d s",
+				    dc_error(dc), POLL_SECONDS);
+			down = true;
+		} else if (st != DC_OK)
+			fail(dc, st, q);
+		else
+			down = false;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "after", required_argument, NULL, OPT_AFTER },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "last", required_argument, NULL, 'n' },
+		{ "server", required_argument, NULL, 's' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *server = NULL, *user = NULL;
+	struct history h = { .print = true };
+	struct dc_query q = { 0 };
+	struct dirclient *dc;
+	enum dc_status st;
+	sigset_t waitmask;
+	int64_t last = -1;
+	int c;
+
+	cli_init();
+	while ((c = getopt_long(argc, argv, "fhn:s:u:", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case OPT_AFTER:
+			if (!parse_int(optarg, 0, INT64_MAX, &q.after))
+				cli_die(EX_USAGE, "--after: %s: not a message id",
+				    optarg);
+			break;
+		case 'f':
+			h.follow = true;
+			break;
+		case 'n':
+			if (!parse_int(optarg, 0, INT64_MAX, &last))
+				cli_die(EX_USAGE, "-n: %s: not a count", optarg);
+			break;
+		case 's':
+			server = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'h':
+			usage(stdout, EX_OK);
+		case OPT_VERSION:
+			cli_version();
+		default:
+			usage(stderr, EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1)
+		usage(stderr, EX_USAGE);
+	if ((q.user = cli_setting(user, CLI_ENV_USER, NULL)) == NULL) {
+		cli_warn("no user: give -u or set CHAT_USER");
+		usage(stderr, EX_USAGE);
+	}
+	q.peer = argc == 1 ? argv[0] : NULL;
+	if (!valid_username(q.user))
+		cli_die(EX_USAGE, "%s: not a username", q.user);
+	if (q.peer != NULL && !valid_username(q.peer))
+		cli_die(EX_USAGE, "%s: not a username", q.peer);
+
+	dc = cli_dirclient(server);
+	if (h.follow) {
+		catch_signals(&waitmask);
+		dc_set_cancel(dc, interrupted, NULL);
+	}
+	/* -n 0 prints no history, but still learns where it ends. */
+	h.cursor = q.after;
+	q.last = last > 0 ? last : last == 0 ? 1 : 0;
+	h.print = last != 0;
+	st = dc_messages(dc, &q, on_message, &h);
+	if (st != DC_OK && !(st == DC_CANCELLED && h.follow))
+		fail(dc, st, &q);
+	if (h.follow)
+		follow(dc, &q, &h, &waitmask);
+	dc_free(dc);
+	return EX_OK;
+}

@@ -1,0 +1,151 @@
+/* cli: settings, output and diagnostics shared by the client programs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "exitcodes.h"
+#include "util.h"
+#include "version.h"
+
+void
+cli_init(void)
+{
+	/* A closed standard descriptor gets /dev/null opened the wrong way
+	 * round: using it fails as it would have, and no socket of ours
+	 * can take its number and receive what was meant for it. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) != fd)
+			_exit(EX_OSERR);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+const char *
+cli_setting(const char *flag, const char *env, const char *def)
+{
+	const char *v;
+
+	if (flag != NULL)
+		return flag;
+	if (env != NULL && (v = getenv(env)) != NULL && *v != '\0')
+		return v;
+	return def;
+}
+
+char *
+cli_home(const char *flag)
+{
+	const char *v = cli_setting(flag, CLI_ENV_HOME, NULL), *base;
+	char *out;
+
+	if (v != NULL)
+		return strdup(v);
+	if ((base = getenv("XDG_STATE_HOME")) != NULL && *base == '/') {
+		if (asprintf(&out, "%s/chat", base) < 0)
+			return NULL;
+		return out;
+	}
+	if ((base = getenv("HOME")) == NULL || *base == '\0')
+		return NULL;
+	if (asprintf(&out, "%s/.local/state/chat", base) < 0)
+		return NULL;
+	return out;
+}
+
+/* Seconds, maybe with a fraction, more than 0 and at most a day. */
+static long
+timeout_ms(const char *s)
+{
+	char *end;
+	double v;
+
+	if (s == NULL)
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s < '0' || *s > '9' || errno != 0 || *end != '\0' ||
+	    !isfinite(v) || v <= 0 || v > 86400)
+		cli_die(EX_USAGE, "%s: %s: not a number of seconds",
+		    CLI_ENV_TIMEOUT, s);
+	return v * 1000 < 1 ? 1 : (long)(v * 1000);
+}
+
+struct dirclient *
+cli_dirclient(const char *server_flag)
+{
+	const char *server = cli_setting(server_flag, CLI_ENV_SERVER,
+	    DC_SERVER_DEFAULT);
+	struct dirclient *dc;
+	char err[512];
+
+	dc = dc_new(server, timeout_ms(cli_setting(NULL, CLI_ENV_TIMEOUT,
+	    NULL)), err, sizeof(err));
+	if (dc == NULL)
+		cli_die(errno == EINVAL ? EX_USAGE : EX_SOFTWARE, "%s", err);
+	return dc;
+}
+
+bool
+cli_port(const char *s, int *port)
+{
+	int64_t v;
+
+	if (!parse_int(s, 1, 65535, &v))
+		return false;
+	*port = (int)v;
+	return true;
+}
+
+void
+cli_print(const json_t *o)
+{
+	errno = 0;
+	if (json_dumpf(o, stdout, JSON_COMPACT) != 0 || putchar('\n') == EOF ||
+	    fflush(stdout) == EOF)
+		cli_die(EX_IOERR, "stdout: %s", errno ? strerror(errno) :
+		    "write error");
+}
+
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s: %s\n", program_invocation_short_name, msg);
+}
+
+void
+cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void
+cli_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+void
+cli_version(void)
+{
+	printf("%s %s\n", program_invocation_short_name, CHAT_VERSION);
+	exit(fflush(stdout) == EOF ? EX_IOERR : EX_OK);
+}

@@ -1,0 +1,827 @@
+/* dirclient: the directory's HTTP API as C calls over libcurl; every list
+ * is read a page at a time and every answer is checked for its shape. */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "dirclient.h"
+#include "exitcodes.h"
+#include "netaddr.h"
+#include "version.h"
+
+#define CURSOR_MAX 128		/* bytes of a "next" cursor */
+#define QUERY_MAX 16		/* query keys and values, with the NULL */
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define PAGE_STR XSTR(DC_PAGE)
+
+struct dirclient {
+	CURL *curl;
+	char *server;		/* without trailing slashes */
+	struct curl_slist *json_hdrs;	/* for POST */
+	struct curl_slist *get_hdrs;
+	char *buf;		/* the answer being received */
+	size_t len, cap;
+	bool too_big;
+	bool no_memory;
+	long http;		/* status of the last answer */
+	dc_cancel_fn cancel;
+	void *cancel_arg;
+	char curlerr[CURL_ERROR_SIZE];
+	char err[1024];
+};
+
+/* A list endpoint read page by page. */
+struct list {
+	const char *path;
+	const char *key;		/* the array in each page */
+	json_t *(*conv)(const json_t *);
+	const char *query[7];		/* key, value pairs of every page */
+	const char *first[4];		/* of the first page only */
+	char cursor[CURSOR_MAX];	/* "after"; empty: from the start */
+	int64_t max;			/* items at most; 0: all */
+};
+
+static void
+seterr(struct dirclient *dc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dc->err, sizeof(dc->err), fmt, ap);
+	va_end(ap);
+	/* What a server says goes to a terminal: no control characters. */
+	for (char *p = dc->err; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct dirclient *dc = arg;
+	size_t len = size * n, cap;
+	char *nb;
+
+	if (dc->len + len > (size_t)DC_ANSWER_MAX) {
+		dc->too_big = true;
+		return 0;
+	}
+	if (dc->len + len + 1 > dc->cap) {
+		cap = dc->cap ? dc->cap : 16384;
+		while (cap < dc->len + len + 1)
+			cap *= 2;
+		if ((nb = realloc(dc->buf, cap)) == NULL) {
+			dc->no_memory = true;
+			return 0;
+		}
+		dc->buf = nb;
+		dc->cap = cap;
+	}
+	memcpy(dc->buf + dc->len, p, len);
+	dc->len += len;
+	return len;
+}
+
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct dirclient *dc = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return dc->cancel != NULL && dc->cancel(dc->cancel_arg) != 0;
+}
+
+/* The server URL without trailing slashes, or NULL with err set. */
+static char *
+server_check(const char *server, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *query = NULL, *frag = NULL, *out = NULL;
+	size_t n;
+
+	if (u == NULL) {
+		snprintf(err, errlen, "%s: out of memory", server);
+		return NULL;
+	}
+	if (strncasecmp(server, "http://", 7) != 0 &&
+	    strncasecmp(server, "https://", 8) != 0)
+		snprintf(err, errlen, "%s: not an http or https URL", server);
+	else if (curl_url_set(u, CURLUPART_URL, server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    *host == '\0')
+		snprintf(err, errlen, "%s: not a valid URL", server);
+	else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK)
+		snprintf(err, errlen, "%s: a server URL has no query or "
+		    "fragment", server);
+	else if ((out = strdup(server)) == NULL)
+		snprintf(err, errlen, "%s: out of memory", server);
+	else {
+		n = strlen(out);
+		while (n > 0 && out[n - 1] == '/')
+			out[--n] = '\0';
+	}
+	curl_free(host);
+	curl_free(query);
+	curl_free(frag);
+	curl_url_cleanup(u);
+	return out;
+}
+
+struct dirclient *
+dc_new(const char *server, long timeout_ms, char *err, size_t errlen)
+{
+	struct dirclient *dc;
+	long connect_ms;
+
+	if (timeout_ms <= 0)
+		timeout_ms = DC_TIMEOUT_MS;
+	connect_ms = timeout_ms < DC_CONNECT_TIMEOUT_MS ? timeout_ms :
+	    DC_CONNECT_TIMEOUT_MS;
+	if ((dc = calloc(1, sizeof(*dc))) == NULL) {
+		snprintf(err, errlen, "directory client: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	if ((dc->server = server_check(server, err, errlen)) == NULL) {
+		free(dc);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "libcurl: cannot initialise");
+		free(dc->server);
+		free(dc);
+		errno = ENOMEM;
+		return NULL;
+	}
+	dc->curl = curl_easy_init();
+	dc->json_hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (dc->json_hdrs != NULL)
+		dc->json_hdrs = curl_slist_append(dc->json_hdrs, "Expect:");
+	dc->get_hdrs = curl_slist_append(NULL, "Accept: application/json");
+	if (dc->curl == NULL || dc->json_hdrs == NULL || dc->get_hdrs == NULL ||
+	    curl_easy_setopt(dc->curl, CURLOPT_PROTOCOLS_STR, "http,https") ||
+	    curl_easy_setopt(dc->curl, CURLOPT_NOSIGNAL, 1L) ||
+	    curl_easy_setopt(dc->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) ||
+	    curl_easy_setopt(dc->curl, CURLOPT_TIMEOUT_MS, timeout_ms) ||
+	    curl_easy_setopt(dc->curl, CURLOPT_ERRORBUFFER, dc->curlerr) ||
+	    curl_easy_setopt(dc->curl, CURLOPT_WRITEFUNCTION, on_data) ||
+	    curl_easy_setopt(dc->curl, CURLOPT_WRITEDATA, dc) ||
+	    curl_easy_setopt(dc->curl, CURLOPT_USERAGENT,
+	    "chat/" CHAT_VERSION)) {
+		snprintf(err, errlen, "libcurl: cannot set up a handle");
+		dc_free(dc);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return dc;
+}
+
+void
+dc_free(struct dirclient *dc)
+{
+	if (dc == NULL)
+		return;
+	if (dc->curl != NULL)
+		curl_easy_cleanup(dc->curl);
+	curl_slist_free_all(dc->json_hdrs);
+	curl_slist_free_all(dc->get_hdrs);
+	curl_global_cleanup();
+	free(dc->buf);
+	free(dc->server);
+	free(dc);
+}
+
+const char *
+dc_error(const struct dirclient *dc)
+{
+	return dc->err;
+}
+
+int
+dc_exit_status(enum dc_status st)
+{
+	switch (st) {
+	case DC_OK:
+		return EX_OK;
+	case DC_NOT_FOUND:
+		return EX_NOUSER;
+	case DC_REJECTED:
+		return EX_DATAERR;
+	case DC_UNAVAILABLE:
+		return EX_UNAVAILABLE;
+	case DC_TEMPFAIL:
+	case DC_CANCELLED:
+		return EX_TEMPFAIL;
+	case DC_PROTOCOL:
+		return EX_PROTOCOL;
+	case DC_INTERNAL:
+		break;
+	}
+	return EX_SOFTWARE;
+}
+
+void
+dc_set_cancel(struct dirclient *dc, dc_cancel_fn fn, void *arg)
+{
+	dc->cancel = fn;
+	dc->cancel_arg = arg;
+	curl_easy_setopt(dc->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(dc->curl, CURLOPT_XFERINFODATA, dc);
+	curl_easy_setopt(dc->curl, CURLOPT_NOPROGRESS, fn == NULL ? 1L : 0L);
+}
+
+char *
+dc_url(const char *server, const char *path, const char *const *query)
+{
+	size_t len = strlen(server) + strlen(path) + 1, n;
+	char *esc[QUERY_MAX] = { NULL }, *url = NULL, *p;
+	bool ok = true;
+	char sep = '?';
+
+	for (n = 0; query != NULL && query[n] != NULL && n + 2 < QUERY_MAX;
+	    n += 2) {
+		if (query[n + 1] == NULL)
+			continue;
+		esc[n] = curl_easy_escape(NULL, query[n], 0);
+		esc[n + 1] = curl_easy_escape(NULL, query[n + 1], 0);
+		if (esc[n] == NULL || esc[n + 1] == NULL)
+			ok = false;
+		else
+			len += strlen(esc[n]) + strlen(esc[n + 1]) + 2;
+	}
+	if (ok && (url = malloc(len)) != NULL) {
+		p = url + sprintf(url, "%s%s", server, path);
+		for (size_t i = 0; i < n; i += 2) {
+			if (esc[i] == NULL)
+				continue;
+			p += sprintf(p, "%c%s=%s", sep, esc[i], esc[i + 1]);
+			sep = '&';
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		curl_free(esc[i]);
+	return url;
+}
+
+enum dc_status
+dc_curl_status(int curlcode)
+{
+	switch ((CURLcode)curlcode) {
+	case CURLE_OK:
+		return DC_OK;
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		return DC_UNAVAILABLE;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return DC_CANCELLED;
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_FAILED_INIT:
+		return DC_INTERNAL;
+	default:
+		/* Anything else is an answer that is not HTTP as we know it:
+		 * garbage, an empty reply, TLS spoken to plain HTTP... */
+		return DC_PROTOCOL;
+	}
+}
+
+enum dc_status
+dc_http_status(long http, const json_t *body)
+{
+	const json_t *code;
+
+	if (http >= 200 && http <= 299)
+		return json_is_object(body) ? DC_OK : DC_PROTOCOL;
+	if (http == 404) {
+		/* An unknown user; any other 404 is an unknown path: the
+		 * server is not a chat directory (or not this version). */
+		if (!json_is_object(body))
+			return DC_PROTOCOL;
+		code = json_object_get(body, "code");
+		if (json_is_string(code))
+			return strcmp(json_string_value(code),
+			    "peer_not_found") == 0 ? DC_NOT_FOUND : DC_PROTOCOL;
+		return json_is_string(json_object_get(body, "error")) ?
+		    DC_NOT_FOUND : DC_PROTOCOL;
+	}
+	if (http == 405)
+		return DC_PROTOCOL;
+	if (http >= 400 && http <= 499)
+		return DC_REJECTED;
+	if (http == 503)
+		return DC_TEMPFAIL;
+	if (http >= 500 && http <= 599)
+		return DC_UNAVAILABLE;
+	return DC_PROTOCOL;
+}
+
+/* Copies in[key] to out when present; false when it has the wrong type. */
+static bool
+copy(json_t *out, const json_t *in, const char *key, json_type type)
+{
+	json_t *v = json_object_get(in, key);
+
+	if (v == NULL)
+		return true;
+	if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v)))
+		return false;
+	return json_object_set(out, key, v) == 0;
+}
+
+json_t *
+dc_peer_out(const json_t *api)
+{
+	json_t *out, *port;
+	int64_t p;
+
+	if (!json_is_object(api) ||
+	    !json_is_string(json_object_get(api, "username")) ||
+	    (out = json_object()) == NULL)
+		return NULL;
+	port = json_object_get(api, "port");
+	if (!copy(out, api, "username", JSON_STRING) ||
+	    !copy(out, api, "ip", JSON_STRING))
+		goto bad;
+	/* Seed servers may keep the port as the string they were sent. */
+	if (json_is_string(port)) {
+		char *end;
+
+		errno = 0;
+		p = strtoll(json_string_value(port), &end, 10);
+		if (errno != 0 || *end != '\0' || end == json_string_value(port))
+			goto bad;
+		json_object_set_new(out, "port", json_integer(p));
+	} else if (!copy(out, api, "port", JSON_INTEGER))
+		goto bad;
+	if (!copy(out, api, "online", JSON_TRUE) ||
+	    !copy(out, api, "last_seen", JSON_STRING))
+		goto bad;
+	return out;
+bad:
+	json_decref(out);
+	return NULL;
+}
+
+json_t *
+dc_message_out(const json_t *api)
+{
+	json_t *out, *text;
+
+	if (!json_is_object(api) ||
+	    !json_is_string(text = json_object_get(api, "message")) ||
+	    (out = json_object()) == NULL)
+		return NULL;
+	if (!copy(out, api, "id", JSON_INTEGER) ||
+	    !copy(out, api, "uid", JSON_STRING) ||
+	    !copy(out, api, "from", JSON_STRING) ||
+	    !copy(out, api, "to", JSON_STRING) ||
+	    json_object_set(out, "text", text) != 0 ||
+	    !copy(out, api, "ts", JSON_STRING)) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* One request; on DC_OK *answer is the JSON object the server sent. send
+ * NULL: a GET, else a POST of send. */
+static enum dc_status
+request(struct dirclient *dc, const char *path, const char *const *query,
+    const json_t *send, json_t **answer)
+{
+	enum dc_status st;
+	json_error_t je;
+	json_t *body = NULL;
+	char *url, *post = NULL;
+	const json_t *why;
+	CURLcode rc;
+
+	*answer = NULL;
+	dc->http = 0;
+	if ((url = dc_url(dc->server, path, query)) == NULL) {
+		seterr(dc, "%s%s: out of memory", dc->server, path);
+		return DC_INTERNAL;
+	}
+	if (send != NULL && (post = json_dumps(send, JSON_COMPACT)) == NULL) {
+		seterr(dc, "%s: cannot encode the request", url);
+		free(url);
+		return DC_INTERNAL;
+	}
+	curl_easy_setopt(dc->curl, CURLOPT_URL, url);
+	if (post != NULL) {
+		curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, dc->json_hdrs);
+		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)strlen(post));
+	} else {
+		curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, dc->get_hdrs);
+		curl_easy_setopt(dc->curl, CURLOPT_HTTPGET, 1L);
+	}
+	dc->len = 0;
+	dc->too_big = dc->no_memory = false;
+	dc->curlerr[0] = '\0';
+	rc = curl_easy_perform(dc->curl);
+	free(post);
+	if (rc != CURLE_OK) {
+		st = dc_curl_status(rc);
+		if (dc->too_big) {
+			st = DC_PROTOCOL;
+			seterr(dc, "%s: answer larger than %ld bytes", url,
+			    DC_ANSWER_MAX);
+		} else if (dc->no_memory) {
+			st = DC_INTERNAL;
+			seterr(dc, "%s: out of memory", url);
+		} else if (st == DC_CANCELLED)
+			seterr(dc, "%s: interrupted", url);
+		else
+			seterr(dc, "%s: %s", url, dc->curlerr[0] ?
+			    dc->curlerr : curl_easy_strerror(rc));
+		free(url);
+		return st;
+	}
+	curl_easy_getinfo(dc->curl, CURLINFO_RESPONSE_CODE, &dc->http);
+	body = json_loadb(dc->buf != NULL ? dc->buf : "", dc->len,
+	    JSON_REJECT_DUPLICATES, &je);
+	st = dc_http_status(dc->http, body);
+	if (st == DC_OK) {
+		*answer = body;
+		free(url);
+		return DC_OK;
+	}
+	why = json_object_get(body, "error");
+	if (json_is_string(why))
+		seterr(dc, "%s: %ld %s", url, dc->http, json_string_value(why));
+	else if (body == NULL)
+		seterr(dc, "%s: %ld answer is not JSON: %s", url, dc->http,
+		    je.text);
+	else
+		seterr(dc, "%s: %ld answer is not what a chat directory sends",
+		    url, dc->http);
+	json_decref(body);
+	free(url);
+	return st;
+}
+
+/* A successful answer that lacks what it should have. */
+static enum dc_status
+bad_answer(struct dirclient *dc, const char *path, const char *what)
+{
+	seterr(dc, "%s%s: the answer %s", dc->server, path, what);
+	return DC_PROTOCOL;
+}
+
+/* The query of one page: every page's pairs, the first page's, limit and
+ * the cursor (at most 3 + 1 + 1 + 1 pairs). */
+static void
+page_query(const struct list *l, bool first, const char **q)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; l->query[i] != NULL && i < 6; i++)
+		q[n++] = l->query[i];
+	for (size_t i = 0; first && l->first[i] != NULL && i < 2; i++)
+		q[n++] = l->first[i];
+	q[n++] = "limit";
+	q[n++] = PAGE_STR;
+	if (l->cursor[0] != '\0') {
+		q[n++] = "after";
+		q[n++] = l->cursor;
+	}
+	q[n] = NULL;
+}
+
+static enum dc_status
+list_read(struct dirclient *dc, struct list *l, dc_item_fn fn, void *arg)
+{
+	const char *q[QUERY_MAX];
+	enum dc_status st;
+	json_t *page, *items, *next, *item, *out;
+	int64_t seen = 0;
+	bool first = true, empty;
+	char prev[CURSOR_MAX];
+	size_t i;
+	int stop;
+
+	for (;;) {
+		page_query(l, first, q);
+		first = false;
+		if ((st = request(dc, l->path, q, NULL, &page)) != DC_OK)
+			return st;
+		items = json_object_get(page, l->key);
+		next = json_object_get(page, "next");
+		if (!json_is_array(items)) {
+			json_decref(page);
+			return bad_answer(dc, l->path, "has no list");
+		}
+		stop = 0;
+		json_array_foreach(items, i, item) {
+			if ((out = l->conv(item)) == NULL) {
+				json_decref(page);
+				return bad_answer(dc, l->path,
+				    "lists something of the wrong shape");
+			}
+			stop = fn(arg, out);
+			json_decref(out);
+			if (stop != 0 || (l->max > 0 && ++seen >= l->max))
+				break;
+		}
+		if (stop != 0 || (l->max > 0 && seen >= l->max) ||
+		    next == NULL || json_is_null(next)) {
+			json_decref(page);
+			return DC_OK;
+		}
+		empty = json_array_size(items) == 0;
+		snprintf(prev, sizeof(prev), "%s", l->cursor);
+		if (json_is_integer(next))
+			snprintf(l->cursor, sizeof(l->cursor), "%" PRId64,
+			    (int64_t)json_integer_value(next));
+		else if (json_is_string(next) &&
+		    strlen(json_string_value(next)) < sizeof(l->cursor))
+			snprintf(l->cursor, sizeof(l->cursor), "%s",
+			    json_string_value(next));
+		else
+			l->cursor[0] = '\0';
+		json_decref(page);
+		/* A cursor that does not move would loop for ever. */
+		if (l->cursor[0] == '\0' || strcmp(prev, l->cursor) == 0 ||
+		    empty)
+			return bad_answer(dc, l->path, "has a bad \"next\"");
+	}
+}
+
+/* A POST whose answer is kept in *answer. */
+static enum dc_status
+post(struct dirclient *dc, const char *path, json_t *send, json_t **answer)
+{
+	enum dc_status st;
+
+	if (send == NULL) {
+		seterr(dc, "%s%s: cannot build the request (text not UTF-8?)",
+		    dc->server, path);
+		return DC_REJECTED;
+	}
+	st = request(dc, path, NULL, send, answer);
+	json_decref(send);
+	return st;
+}
+
+enum dc_status
+dc_register(struct dirclient *dc, const char *user, const char *ip,
+    int port, json_t **peer)
+{
+	json_t *send, *ans;
+	enum dc_status st;
+
+	*peer = NULL;
+	send = json_pack("{s:s, s:i}", "username", user, "port", port);
+	if (send != NULL && ip != NULL)
+		json_object_set_new(send, "ip", json_string(ip));
+	if ((st = post(dc, "/register", send, &ans)) != DC_OK)
+		return st;
+	*peer = dc_peer_out(ans);
+	if (*peer == NULL || !copy(*peer, ans, "created", JSON_TRUE) ||
+	    !copy(*peer, ans, "observed_ip", JSON_STRING)) {
+		json_decref(ans);
+		json_decref(*peer);
+		*peer = NULL;
+		return bad_answer(dc, "/register", "is not a peer");
+	}
+	json_decref(ans);
+	return DC_OK;
+}
+
+enum dc_status
+dc_peerinfo(struct dirclient *dc, const char *user, json_t **peer)
+{
+	const char *q[] = { "username", user, NULL };
+	json_t *ans;
+	enum dc_status st;
+
+	*peer = NULL;
+	if ((st = request(dc, "/peerinfo", q, NULL, &ans)) != DC_OK)
+		return st;
+	*peer = dc_peer_out(ans);
+	json_decref(ans);
+	return *peer != NULL ? DC_OK : bad_answer(dc, "/peerinfo",
+	    "is not a peer");
+}
+
+enum dc_status
+dc_peers(struct dirclient *dc, bool online_only, dc_item_fn fn, void *arg)
+{
+	struct list l = { .path = "/peers", .key = "peers",
+	    .conv = dc_peer_out, .query = { NULL } };
+
+	if (online_only) {
+		l.query[0] = "online";
+		l.query[1] = "1";
+	}
+	return list_read(dc, &l, fn, arg);
+}
+
+enum dc_status
+dc_logout(struct dirclient *dc, const char *user)
+{
+	json_t *ans;
+	enum dc_status st;
+
+	st = post(dc, "/logout", json_pack("{s:s}", "username", user), &ans);
+	json_decref(ans);
+	return st;
+}
+
+enum dc_status
+dc_friends(struct dirclient *dc, const char *user, dc_item_fn fn, void *arg)
+{
+	struct list l = { .path = "/friend/get/", .key = "friends",
+	    .conv = dc_peer_out, .query = { "username", user, NULL } };
+
+	return list_read(dc, &l, fn, arg);
+}
+
+enum dc_status
+dc_friend_add(struct dirclient *dc, const char *user, const char *friend,
+    bool *created)
+{
+	json_t *ans, *c;
+	enum dc_status st;
+
+	*created = false;
+	st = post(dc, "/friend/start/", json_pack("{s:s, s:s}", "user1", user,
+	    "user2", friend), &ans);
+	if (st != DC_OK)
+		return st;
+	c = json_object_get(ans, "created");
+	*created = json_is_true(c);
+	json_decref(ans);
+	return DC_OK;
+}
+
+enum dc_status
+dc_messages(struct dirclient *dc, const struct dc_query *q, dc_item_fn fn,
+    void *arg)
+{
+	struct list l = { .key = "messages", .conv = dc_message_out };
+	char last[24];
+
+	if (q->peer != NULL) {
+		l.path = "/message/get/";
+		l.query[0] = "peer1";
+		l.query[1] = q->user;
+		l.query[2] = "peer2";
+		l.query[3] = q->peer;
+	} else {
+		l.path = "/message/inbox/";
+		l.query[0] = "username";
+		l.query[1] = q->user;
+	}
+	if (q->after > 0)
+		snprintf(l.cursor, sizeof(l.cursor), "%" PRId64, q->after);
+	/* "last" picks where the list starts; later pages go on from
+	 * "next", and no more than last are read. */
+	if (q->last > 0) {
+		snprintf(last, sizeof(last), "%" PRId64, q->last);
+		l.first[0] = "last";
+		l.first[1] = last;
+		l.max = q->last;
+	}
+	return list_read(dc, &l, fn, arg);
+}
+
+static json_t *
+outgoing_json(const struct dc_outgoing *m)
+{
+	json_t *o, *text;
+
+	if ((text = json_string(m->text)) == NULL)
+		return NULL;
+	o = json_pack("{s:s, s:s, s:o}", "sender", m->from, "receiver", m->to,
+	    "content", text);
+	if (o != NULL && m->uid != NULL &&
+	    json_object_set_new(o, "uid", json_string(m->uid)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+enum dc_status
+dc_send(struct dirclient *dc, struct dc_outgoing *m)
+{
+	json_t *ans, *id;
+	enum dc_status st;
+
+	if ((st = post(dc, "/message/create/", outgoing_json(m), &ans)) != DC_OK)
+		return st;
+	id = json_object_get(ans, "message_id");
+	if (!json_is_integer(id)) {
+		json_decref(ans);
+		return bad_answer(dc, "/message/create/", "has no message_id");
+	}
+	m->id = json_integer_value(id);
+	m->created = dc->http == 201;
+	json_decref(ans);
+	return DC_OK;
+}
+
+enum dc_status
+dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
+{
+	json_t *list = json_array(), *o, *ans, *ids;
+	enum dc_status st;
+	size_t i;
+
+	for (i = 0; list != NULL && i < n; i++) {
+		if ((o = outgoing_json(&m[i])) == NULL ||
+		    json_array_append_new(list, o) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	st = post(dc, "/message/create/", list == NULL ? NULL :
+	    json_pack("{s:o}", "messages", list), &ans);
+	if (st != DC_OK)
+		return st;
+	ids = json_object_get(ans, "message_ids");
+	if (!json_is_array(ids) || json_array_size(ids) != n) {
+		json_decref(ans);
+		return bad_answer(dc, "/message/create/", "has no message_ids");
+	}
+	for (i = 0; i < n; i++) {
+		if (!json_is_integer(json_array_get(ids, i))) {
+			json_decref(ans);
+			return bad_answer(dc, "/message/create/",
+			    "has a bad message id");
+		}
+		m[i].id = json_integer_value(json_array_get(ids, i));
+		m[i].created = dc->http == 201;
+	}
+	json_decref(ans);
+	return DC_OK;
+}
+
+int
+dc_local_ip(const struct dirclient *dc, char *out, size_t outlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+	    .ai_flags = AI_NUMERICSERV }, *res = NULL, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, name[NETADDR_HOSTLEN];
+	size_t n;
+	int fd, found = -1, p;
+
+	if (u == NULL)
+		return -1;
+	if (curl_url_set(u, CURLUPART_URL, dc->server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK)
+		goto done;
+	/* An IPv6 literal comes in brackets. */
+	n = strlen(host);
+	if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		goto done;
+	for (ai = res; ai != NULL && found < 0; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+			continue;
+		sslen = sizeof(ss);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+			netaddr_format((struct sockaddr *)&ss, name, &p);
+			if (name[0] != '\0' && strlen(name) < outlen) {
+				memcpy(out, name, strlen(name) + 1);
+				found = 0;
+			}
+		}
+		close(fd);
+	}
+done:
+	if (res != NULL)
+		freeaddrinfo(res);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return found;
+}
