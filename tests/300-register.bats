@@ -1,0 +1,165 @@
+#!/usr/bin/env bats
+# chat-register: registering and updating peers against a real chat-dird,
+# its flags, settings from the environment, and its exit statuses.
+
+bats_require_minimum_version 1.5.0
+
+load helper
+
+TS_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$'
+
+setup() {
+	start_dird
+	unset CHAT_USER CHAT_PORT CHAT_TIMEOUT
+}
+teardown() { stop_dird; }
+
+# has JQ-EXPR: the one line of $output satisfies the jq expression.
+has() {
+	[ "${#lines[@]}" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
+	printf '%s\n' "$output" | jq -e "$1" >/dev/null ||
+		{ echo "fails $1: $output" >&2; return 1; }
+}
+
+@test "registers a new peer and prints it as recorded, with created and observed_ip" {
+	run --separate-stderr chat-register -u alice -p 5000 -a 192.0.2.7
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	has '.username == "alice" and .ip == "192.0.2.7" and .port == 5000'
+	has '.online == true and .created == true and .observed_ip == "127.0.0.1"'
+	has ".last_seen | test(\"$TS_RE\")"
+	has 'keys_unsorted == ["username","ip","port","online","last_seen","created","observed_ip"]'
+	api GET /peerinfo?username=alice
+	expect 200 '.ip == "192.0.2.7" and .port == 5000'
+}
+
+@test "registering again updates the peer: created is false" {
+	chat-register -u alice -p 5000 -a 192.0.2.7 >/dev/null
+	run chat-register -u alice -p 6000 -a 2001:db8::1
+	[ "$status" -eq 0 ]
+	has '.created == false and .port == 6000 and .ip == "2001:db8::1"'
+	# names are unique regardless of case; the first spelling stays
+	run chat-register -u ALICE -p 6001 -a 192.0.2.8
+	[ "$status" -eq 0 ]
+	has '.created == false and .username == "alice" and .port == 6001'
+}
+
+@test "without -a it registers the local address that reaches the server" {
+	run chat-register -u alice -p 5000
+	[ "$status" -eq 0 ]
+	has '.ip == "127.0.0.1" and .observed_ip == "127.0.0.1"'
+}
+
+@test "without -a, over IPv6 it registers the IPv6 address that reaches the server" {
+	stop_dird
+	# the last -l wins
+	start_dird -l '[::1]:0' || skip "no IPv6 loopback"
+	export CHAT_SERVER=http://[::1]:$DIRD_PORT
+	run chat-register -u alice -p 5000
+	[ "$status" -eq 0 ]
+	has '.ip == "::1" and .observed_ip == "::1"'
+}
+
+@test "long options: --user --port --address --server" {
+	local server=$CHAT_SERVER
+	export CHAT_SERVER=http://127.0.0.1:1
+	run chat-register --user bob --port 7000 --address 192.0.2.9 --server "$server"
+	[ "$status" -eq 0 ]
+	has '.username == "bob" and .port == 7000 and .ip == "192.0.2.9"'
+	run chat-register --user=bob --port=7001 --server="$server/"
+	[ "$status" -eq 0 ]
+	has '.port == 7001'
+}
+
+@test "CHAT_USER, CHAT_PORT and CHAT_SERVER are used when flags are not given" {
+	CHAT_USER=carol CHAT_PORT=4000 run chat-register
+	[ "$status" -eq 0 ]
+	has '.username == "carol" and .port == 4000'
+}
+
+@test "flags win over CHAT_USER, CHAT_PORT and CHAT_SERVER; empty variables count as unset" {
+	local server=$CHAT_SERVER
+	CHAT_SERVER=http://127.0.0.1:1 CHAT_USER=carol CHAT_PORT=4000 \
+		run chat-register -u dave -p 4001 -s "$server"
+	[ "$status" -eq 0 ]
+	has '.username == "dave" and .port == 4001'
+	CHAT_USER= CHAT_PORT=4000 run chat-register
+	[ "$status" -eq 64 ]
+}
+
+@test "no user or no port is a usage error: 64 and the usage on stderr" {
+	run --separate-stderr chat-register -p 5000
+	[ "$status" -eq 64 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"usage: chat-register -u name -p port"* ]]
+	run --separate-stderr chat-register -u alice
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"usage: chat-register"* ]]
+	api GET /peers
+	expect 200 '.peers == []'
+}
+
+@test "malformed values are usage errors, checked before any request" {
+	local bad
+	for bad in "-p 0" "-p 65536" "-p 5x" "-p -1" "-a 300.1.1.1" "-a host.example" \
+		"-a ::1%lo" "-u bad/name" "-u .dot" "-u $(printf "a%.0s" $(seq 51))"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr chat-register -u alice -p 5000 $bad
+		[ "$status" -eq 64 ] || { echo "$bad: $status" >&2; return 1; }
+		[[ "$stderr" == "chat-register: "* ]]
+	done
+	api GET /peers
+	expect 200 '.peers == []'
+}
+
+@test "unknown options and operands are usage errors" {
+	run --separate-stderr chat-register -u alice -p 5000 -x
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"usage: chat-register"* ]]
+	run chat-register -u alice -p 5000 extra
+	[ "$status" -eq 64 ]
+	run chat-register -u alice -p
+	[ "$status" -eq 64 ]
+}
+
+@test "-h and --help print the usage and options on stdout; --version the version" {
+	run --separate-stderr chat-register -h
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "${lines[0]}" = "usage: chat-register -u name -p port [-a ip] [-s url]" ]
+	[[ "$output" == *--address* ]]
+	run chat-register --help
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "usage: chat-register -u name -p port [-a ip] [-s url]" ]
+	run chat-register --version
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^chat-register\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+@test "a registration shows in chat-peers, online" {
+	chat-register -u alice -p 5000 >/dev/null
+	run chat-peers --online alice
+	[ "$status" -eq 0 ]
+	has '.username == "alice" and .online'
+}
+
+@test "the heartbeat of the man page: registering again keeps a peer online" {
+	stop_dird
+	start_dird --presence 1
+	chat-register -u alice -p 5000 >/dev/null
+	sleep 1.5
+	run chat-peers alice
+	has '.online == false'
+	chat-register -u alice -p 5000 >/dev/null
+	run chat-peers alice
+	has '.online == true'
+}
+
+@test "a directory that is down: 69 and one line on stderr" {
+	stop_dird
+	run --separate-stderr timeout 10 chat-register -u alice -p 5000
+	[ "$status" -eq 69 ]
+	[ -z "$output" ]
+	[[ "$stderr" == "chat-register: http://127.0.0.1:$DIRD_PORT/register: "* ]]
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+}
