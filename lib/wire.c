@@ -1,0 +1,318 @@
+/* wire: line framing and the objects of the direct protocol (v1). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "wire.h"
+
+#define BUF_MIN 4096
+#define BUF_MAX (WIRE_LINE_MAX + 2)	/* a longest line, \r and \n */
+
+char *
+wire_buf_space(struct wire_buf *b, size_t want, size_t *room)
+{
+	size_t cap;
+	char *p;
+
+	if (b->off > 0 && (b->off == b->len || b->cap - b->len < want)) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->scan -= b->off;
+		b->off = 0;
+	}
+	if (b->cap - b->len < want && b->cap < BUF_MAX) {
+		cap = b->cap ? b->cap : BUF_MIN;
+		while (cap - b->len < want && cap < BUF_MAX)
+			cap *= 2;
+		if (cap > BUF_MAX)
+			cap = BUF_MAX;
+		if ((p = realloc(b->data, cap)) == NULL)
+			return NULL;
+		b->data = p;
+		b->cap = cap;
+	}
+	*room = b->cap - b->len;
+	if (*room == 0 && b->data == NULL)
+		return NULL;
+	return b->data + b->len;
+}
+
+void
+wire_buf_fill(struct wire_buf *b, size_t n)
+{
+	b->len += n;
+}
+
+int
+wire_buf_line(struct wire_buf *b, char **line, size_t *len)
+{
+	char *nl;
+	size_t n;
+
+	if (b->dropping) {
+		nl = memchr(b->data + b->off, '\n', b->len - b->off);
+		if (nl == NULL) {
+			b->off = b->len = b->scan = 0;
+			return 0;
+		}
+		b->off = b->scan = (size_t)(nl - b->data) + 1;
+		b->dropping = false;
+	}
+	nl = b->len > b->scan ? memchr(b->data + b->scan, '\n',
+	    b->len - b->scan) : NULL;
+	if (nl == NULL) {
+		b->scan = b->len;
+		if (b->len - b->off > WIRE_LINE_MAX + 1) {
+			b->off = b->len = b->scan = 0;
+			b->dropping = true;
+			return -1;
+		}
+		return 0;
+	}
+	n = (size_t)(nl - (b->data + b->off));
+	*line = b->data + b->off;
+	b->off += n + 1;
+	b->scan = b->off;
+	if (n > 0 && (*line)[n - 1] == '\r')
+		n--;
+	if (n > WIRE_LINE_MAX)
+		return -1;
+	(*line)[n] = '\0';
+	*len = n;
+	return 1;
+}
+
+size_t
+wire_buf_pending(const struct wire_buf *b)
+{
+	return b->len - b->off;
+}
+
+void
+wire_buf_shrink(struct wire_buf *b)
+{
+	if (b->off == b->len && b->cap > BUF_MIN) {
+		free(b->data);
+		memset(b, 0, sizeof(*b));
+	}
+}
+
+void
+wire_buf_free(struct wire_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+int
+wire_out_append(struct wire_out *o, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (o->cap - o->len < n) {
+		cap = o->cap ? o->cap : 256;
+		while (cap - o->len < n)
+			cap *= 2;
+		if ((p = realloc(o->data, cap)) == NULL)
+			return -1;
+		o->data = p;
+		o->cap = cap;
+	}
+	memcpy(o->data + o->len, s, n);
+	o->len += n;
+	return 0;
+}
+
+static int
+dump_cb(const char *buf, size_t n, void *arg)
+{
+	return wire_out_append(arg, buf, n);
+}
+
+int
+wire_out_json(struct wire_out *o, const json_t *j)
+{
+	size_t mark = o->len;
+
+	if (j == NULL || json_dump_callback(j, dump_cb, o, JSON_COMPACT) != 0 ||
+	    wire_out_append(o, "\n", 1) != 0) {
+		o->len = mark;
+		return -1;
+	}
+	return 0;
+}
+
+void
+wire_out_consume(struct wire_out *o, size_t n)
+{
+	if (n >= o->len) {
+		o->len = 0;
+		if (o->cap > 65536) {
+			free(o->data);
+			o->data = NULL;
+			o->cap = 0;
+		}
+		return;
+	}
+	memmove(o->data, o->data + n, o->len - n);
+	o->len -= n;
+}
+
+void
+wire_out_free(struct wire_out *o)
+{
+	free(o->data);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Appends j as a line and drops it. */
+static int
+put(struct wire_out *o, json_t *j)
+{
+	int rc = wire_out_json(o, j);
+
+	json_decref(j);
+	return rc;
+}
+
+int
+wire_put_hello(struct wire_out *o, const char *from, const char *to)
+{
+	if (to == NULL)
+		return put(o, json_pack("{s:s, s:i, s:s}", "type", "hello",
+		    "v", WIRE_VERSION, "from", from));
+	return put(o, json_pack("{s:s, s:i, s:s, s:s}", "type", "hello",
+	    "v", WIRE_VERSION, "from", from, "to", to));
+}
+
+int
+wire_put_msg(struct wire_out *o, const char *uid, const char *text,
+    size_t textlen, const char *ts)
+{
+	return put(o, json_pack("{s:s, s:s, s:s%, s:s}", "type", "msg",
+	    "uid", uid, "text", text, textlen, "ts", ts));
+}
+
+int
+wire_put_ack(struct wire_out *o, const char *uid)
+{
+	return put(o, json_pack("{s:s, s:s}", "type", "ack", "uid", uid));
+}
+
+int
+wire_put_error(struct wire_out *o, const char *code, const char *error)
+{
+	return put(o, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+	    code, "error", error));
+}
+
+static enum wire_type
+bad(struct wire_obj *o, const char *code, const char *error)
+{
+	o->type = WIRE_BAD;
+	o->code = code;
+	o->error = error;
+	return WIRE_BAD;
+}
+
+static const char *
+str(const json_t *j, const char *key)
+{
+	return json_string_value(json_object_get(j, key));
+}
+
+/* The ack of the protocol's own form, read without building a tree: the
+ * one line a sender reads for every message. */
+static bool
+fast_ack(const char *line, size_t len, struct wire_obj *o)
+{
+	static const char head[] = "{\"type\":\"ack\",\"uid\":\"";
+	size_t hl = sizeof(head) - 1, n;
+
+	if (len < hl + 3 || memcmp(line, head, hl) != 0 ||
+	    memcmp(line + len - 2, "\"}", 2) != 0)
+		return false;
+	n = len - hl - 2;
+	if (n > UID_MAX)
+		return false;
+	memcpy(o->uidbuf, line + hl, n);
+	o->uidbuf[n] = '\0';
+	if (!valid_uid(o->uidbuf))
+		return false;
+	o->type = WIRE_ACK;
+	o->uid = o->uidbuf;
+	return true;
+}
+
+enum wire_type
+wire_parse(const char *line, size_t len, struct wire_obj *o)
+{
+	const char *type;
+	json_t *j, *v, *text;
+	int64_t ms;
+
+	memset(o, 0, sizeof(*o));
+	if (fast_ack(line, len, o))
+		return WIRE_ACK;
+	j = o->json = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(j))
+		return bad(o, "bad_json", "not a JSON object");
+	if ((type = str(j, "type")) == NULL)
+		return bad(o, "bad_json", "no type");
+	if (strcmp(type, "hello") == 0) {
+		v = json_object_get(j, "v");
+		if (!json_is_integer(v))
+			return bad(o, "bad_handshake", "hello without a version");
+		if ((o->v = json_integer_value(v)) != WIRE_VERSION)
+			return bad(o, "version", "only version 1 is spoken here");
+		o->from = str(j, "from");
+		o->to = str(j, "to");
+		if (!valid_username(o->from))
+			return bad(o, "bad_handshake", "hello without a valid from");
+		if (o->to != NULL && !valid_username(o->to))
+			return bad(o, "bad_handshake", "hello with a bad to");
+		return o->type = WIRE_HELLO;
+	}
+	if (strcmp(type, "msg") == 0) {
+		o->uid = str(j, "uid");
+		text = json_object_get(j, "text");
+		if (!valid_uid(o->uid))
+			return bad(o, "bad_json", "msg without a valid uid");
+		if (!json_is_string(text))
+			return bad(o, "bad_json", "msg without a text");
+		o->text = json_string_value(text);
+		o->textlen = json_string_length(text);
+		if (o->textlen > WIRE_TEXT_MAX)
+			return bad(o, "bad_json", "msg text longer than 64 KiB");
+		if (memchr(o->text, '\0', o->textlen) != NULL)
+			return bad(o, "bad_json", "msg text with a NUL");
+		o->ts = str(j, "ts");
+		if (o->ts != NULL && !ts_parse(o->ts, &ms))
+			o->ts = NULL;
+		return o->type = WIRE_MSG;
+	}
+	if (strcmp(type, "ack") == 0) {
+		o->uid = str(j, "uid");
+		if (!valid_uid(o->uid))
+			return bad(o, "bad_json", "ack without a valid uid");
+		return o->type = WIRE_ACK;
+	}
+	if (strcmp(type, "error") == 0) {
+		o->code = str(j, "code");
+		o->error = str(j, "error");
+		if (o->code == NULL)
+			o->code = "unknown";
+		if (o->error == NULL)
+			o->error = o->code;
+		return o->type = WIRE_ERROR;
+	}
+	return bad(o, "bad_json", "unknown type");
+}
+
+void
+wire_obj_free(struct wire_obj *o)
+{
+	json_decref(o->json);
+	o->json = NULL;
+}

@@ -1,0 +1,95 @@
+/* wire: the direct protocol between peers (v1): lines of at most
+ * WIRE_LINE_MAX bytes framed from a bounded buffer, and the hello, msg,
+ * ack and error objects, built and checked with jansson. No I/O here. */
+#ifndef CHAT_WIRE_H
+#define CHAT_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "valid.h"
+
+#define WIRE_VERSION 1
+#define WIRE_LINE_MAX (256 * 1024)	/* bytes of a line, newline excluded */
+#define WIRE_TEXT_MAX 65536		/* bytes of a message's text */
+
+/* Bytes read and not yet taken as lines. It grows as a line needs, up to
+ * WIRE_LINE_MAX and its newline, never more. */
+struct wire_buf {
+	char *data;
+	size_t off;		/* start of the unread bytes */
+	size_t len;		/* end of the unread bytes */
+	size_t scan;		/* no newline in [off, scan) */
+	size_t cap;
+	bool dropping;		/* the rest of an over-long line comes */
+};
+
+/* Where to read up to *room more bytes into, growing the buffer when it
+ * must (want: how many would be nice). NULL when out of memory. */
+char *wire_buf_space(struct wire_buf *b, size_t want, size_t *room);
+/* n bytes were read into the space given. */
+void wire_buf_fill(struct wire_buf *b, size_t n);
+/* The next whole line, its newline (and a \r before it) replaced by NUL:
+ * 1 and *line, *len; 0 when no whole line is buffered; -1 when the line
+ * is longer than WIRE_LINE_MAX (it is dropped, up to its newline). */
+int wire_buf_line(struct wire_buf *b, char **line, size_t *len);
+/* Bytes buffered that are not yet a whole line. */
+size_t wire_buf_pending(const struct wire_buf *b);
+/* Gives memory back when nothing is buffered. */
+void wire_buf_shrink(struct wire_buf *b);
+void wire_buf_free(struct wire_buf *b);
+
+/* Bytes to write: lines built here, appended. */
+struct wire_out {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+int wire_out_append(struct wire_out *o, const char *s, size_t n);
+/* o as one compact JSON line. */
+int wire_out_json(struct wire_out *o, const json_t *j);
+/* Drops the first n bytes (written). */
+void wire_out_consume(struct wire_out *o, size_t n);
+void wire_out_free(struct wire_out *o);
+
+/* to NULL: the listener's answer. */
+int wire_put_hello(struct wire_out *o, const char *from, const char *to);
+int wire_put_msg(struct wire_out *o, const char *uid, const char *text,
+    size_t textlen, const char *ts);
+int wire_put_ack(struct wire_out *o, const char *uid);
+int wire_put_error(struct wire_out *o, const char *code, const char *error);
+
+enum wire_type {
+	WIRE_BAD = 0,		/* code and error say why */
+	WIRE_HELLO,
+	WIRE_MSG,
+	WIRE_ACK,
+	WIRE_ERROR,
+};
+
+/* One object of the protocol as parsed. The strings are borrowed from
+ * json (or uidbuf), valid until wire_obj_free. */
+struct wire_obj {
+	enum wire_type type;
+	json_t *json;
+	int64_t v;			/* hello */
+	const char *from, *to;		/* hello; to is NULL in an answer */
+	const char *uid;		/* msg, ack */
+	const char *text;		/* msg */
+	size_t textlen;
+	const char *ts;			/* msg: NULL when absent or malformed */
+	const char *code, *error;	/* error, and WIRE_BAD */
+	char uidbuf[UID_MAX + 1];
+};
+
+/* Parses one line (without its newline). WIRE_BAD sets code to one of
+ * the error codes of chat-protocol(7): bad_json, bad_handshake (a hello
+ * without a valid from), version. Fields it does not know are ignored. */
+enum wire_type wire_parse(const char *line, size_t len, struct wire_obj *o);
+void wire_obj_free(struct wire_obj *o);
+
+#endif
