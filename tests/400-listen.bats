@@ -1,0 +1,232 @@
+#!/usr/bin/env bats
+# chat-listen: it listens, registers, prints each message once and acks
+# it, and answers every broken sender with an error and a close while it
+# goes on serving the others.
+
+load helper
+
+setup() {
+	export CHAT_HOME=$BATS_TEST_TMPDIR/home
+	start_dird
+	LISTEN_PID=
+}
+
+teardown() {
+	if [ -n "$LISTEN_PID" ]; then
+		kill "$LISTEN_PID" 2>/dev/null || true
+		wait "$LISTEN_PID" 2>/dev/null || true
+	fi
+	stop_dird
+}
+
+# start_listen NAME [ARGS...]: starts chat-listen -a 127.0.0.1, waits for
+# its listening line; sets LISTEN_PID, LISTEN_PORT, LISTEN_OUT.
+start_listen() {
+	local name=$1
+	shift
+	LISTEN_OUT=$BATS_TEST_TMPDIR/listen.out
+	: >"$LISTEN_OUT"
+	chat-listen -u "$name" -a 127.0.0.1 "$@" >"$LISTEN_OUT" \
+		2>"$BATS_TEST_TMPDIR/listen.err" &
+	LISTEN_PID=$!
+	wait_for '"listening"' || return 1
+	LISTEN_PORT=$(head -n 1 "$LISTEN_OUT" | jq -r .port)
+}
+
+# wait_for PATTERN: waits up to 5 s for a line of the listener's output.
+wait_for() {
+	for _ in $(seq 1 100); do
+		grep -q -- "$1" "$LISTEN_OUT" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no $1 in:" >&2
+	cat "$LISTEN_OUT" >&2
+	return 1
+}
+
+# wire LINE...: connects to the listener, writes the lines, and prints
+# the JSON lines it answers until it closes or half a second passes.
+# (fd 3 belongs to bats.)
+wire() {
+	exec 8<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
+	printf '%s\n' "$@" >&8 2>/dev/null
+	timeout 0.5 cat <&8 2>/dev/null | grep '^{'
+	exec 8>&-
+}
+
+HELLO='{"type":"hello","v":1,"from":"alice","to":"bob"}'
+UID1=0123456789abcdef0123456789abcdef
+
+@test "it prints the listening line first and registers itself" {
+	start_listen bob
+	head -n 1 "$LISTEN_OUT" | jq -e '.type == "listening" and .addr == "127.0.0.1" and .port > 0'
+	run chat-peers bob
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e ".online == true and .port == $LISTEN_PORT"
+}
+
+@test "SIGTERM logs out and exits 0" {
+	start_listen bob
+	kill -TERM "$LISTEN_PID"
+	rc=0
+	wait "$LISTEN_PID" || rc=$?
+	LISTEN_PID=
+	[ "$rc" -eq 0 ]
+	run chat-peers bob
+	printf '%s\n' "$output" | jq -e '.online == false'
+}
+
+@test "CHAT_PORT picks the port; the heartbeat registers again" {
+	# Below the kernel's ephemeral range, so no connection holds it;
+	# another program might, so a few tries.
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 12000))
+		CHAT_PORT=$port CHAT_HEARTBEAT=0.2 start_listen bob && break
+		LISTEN_PID=
+	done
+	[ "$LISTEN_PORT" -eq "$port" ]
+	first=$(chat-peers bob | jq -r .last_seen)
+	sleep 0.6
+	[ "$(chat-peers bob | jq -r .last_seen)" != "$first" ]
+}
+
+@test "a handshake and a message: hello back, one line printed, one ack" {
+	start_listen bob
+	run wire "$HELLO" "{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"hi \\\"there\\\"\",\"ts\":\"2026-11-24T20:05:18.123Z\"}"
+	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
+	[ "${lines[1]}" = "{\"type\":\"ack\",\"uid\":\"$UID1\"}" ]
+	wait_for '"disconnect"'
+	grep '"message"' "$LISTEN_OUT" | jq -e --arg u "$UID1" '.uid == $u and .from == "alice" and .to == "bob" and .text == "hi \"there\"" and .ts == "2026-11-24T20:05:18.123Z" and .offline == false and (has("id") | not)'
+	grep -q '"type":"connect","from":"alice"' "$LISTEN_OUT"
+}
+
+@test "the same uid twice is printed once and acknowledged twice" {
+	start_listen bob
+	m="{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"once\"}"
+	run wire "$HELLO" "$m" "$m"
+	[ "$(printf '%s\n' "$output" | grep -c '"ack"')" -eq 2 ]
+	wait_for '"disconnect"'
+	[ "$(grep -c '"message"' "$LISTEN_OUT")" -eq 1 ]
+}
+
+@test "a hello for someone else gets wrong_user and a close" {
+	start_listen bob
+	run wire '{"type":"hello","v":1,"from":"alice","to":"carol"}'
+	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "wrong_user"'
+	! grep -q '"connect"' "$LISTEN_OUT"
+}
+
+@test "the user name in the hello is matched regardless of case" {
+	start_listen bob
+	run wire '{"type":"hello","v":1,"from":"alice","to":"BOB"}'
+	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
+}
+
+@test "garbage, a missing handshake, a bad version: errors, and it goes on" {
+	start_listen bob
+	run wire 'garbage'
+	printf '%s\n' "$output" | jq -e '.code == "bad_handshake"'
+	run wire "{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"x\"}"
+	printf '%s\n' "$output" | jq -e '.code == "bad_handshake"'
+	run wire '{"type":"hello","v":2,"from":"alice","to":"bob"}'
+	printf '%s\n' "$output" | jq -e '.code == "version"'
+	run wire "$HELLO" 'not json'
+	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "bad_json"'
+	run wire "$HELLO" '{"type":"msg","text":"no uid"}'
+	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "bad_json"'
+	run wire "$HELLO" '{"type":"what"}'
+	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "bad_json"'
+	# still serving
+	run wire "$HELLO"
+	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
+	kill -0 "$LISTEN_PID"
+}
+
+@test "a line over 256 KiB gets line_too_long; messages before it are printed" {
+	start_listen bob
+	long=$(head -c 270000 /dev/zero | tr '\0' a)
+	run wire "$HELLO" "{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"before\"}" "$long"
+	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "line_too_long"'
+	printf '%s\n' "$output" | grep -q '"ack"'
+	wait_for '"before"'
+}
+
+@test "no hello in time: bad_handshake; idle too long: idle_timeout" {
+	CHAT_HANDSHAKE_TIMEOUT=0.3 CHAT_IDLE_TIMEOUT=0.5 start_listen bob
+	exec 8<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
+	run timeout 3 cat <&8
+	exec 8>&-
+	printf '%s\n' "$output" | jq -e '.code == "bad_handshake"'
+	exec 8<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
+	printf '%s\n' "$HELLO" >&8
+	run timeout 3 cat <&8
+	exec 8>&-
+	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "idle_timeout"'
+	wait_for '"reason":"idle_timeout"'
+}
+
+@test "past CHAT_MAX_CONNS a sender gets busy" {
+	CHAT_MAX_CONNS=2 start_listen bob
+	exec 4<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
+	exec 5<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
+	sleep 0.2
+	run wire "$HELLO"
+	printf '%s\n' "$output" | jq -e '.code == "busy"'
+	exec 4>&- 5>&-
+	sleep 0.3
+	run wire "$HELLO"
+	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
+}
+
+@test "a sender stuck mid-line does not hold up another" {
+	start_listen bob
+	exec 4<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
+	printf '%s\n{"type":"msg","uid":"half' "$HELLO" >&4
+	run timeout 5 chat-send -u alice --direct "127.0.0.1:$LISTEN_PORT" --no-store bob quick
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '.delivered == true'
+	exec 4>&-
+}
+
+@test "on start it prints the inbox after its cursor, offline, once" {
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	api POST /message/create/ '{"sender":"alice","receiver":"bob","content":"while away","uid":"away-1"}'
+	start_listen bob
+	wait_for '"away-1"'
+	grep '"away-1"' "$LISTEN_OUT" | jq -e '.offline == true and .id == 1 and .text == "while away" and .from == "alice"'
+	kill "$LISTEN_PID"; wait "$LISTEN_PID" || true
+	api POST /message/create/ '{"sender":"alice","receiver":"bob","content":"second","uid":"away-2"}'
+	start_listen bob
+	wait_for '"away-2"'
+	! grep -q '"away-1"' "$LISTEN_OUT"
+	[ "$(cat "$CHAT_HOME/listen/bob/cursor")" = 2 ]
+}
+
+@test "--no-catch-up prints nothing from the inbox; --no-register stays offline" {
+	chat-register -u bob -p 1 >/dev/null
+	chat-register -u alice -p 1 >/dev/null
+	chat-send -u alice bob --no-store hi >/dev/null 2>&1 || true
+	api POST /message/create/ '{"sender":"alice","receiver":"bob","content":"x","uid":"away-1"}'
+	api POST /logout '{"username":"bob"}'
+	start_listen bob --no-catch-up --no-register
+	sleep 0.3
+	! grep -q '"message"' "$LISTEN_OUT"
+	chat-peers bob | jq -e '.online == false'
+}
+
+@test "usage errors exit 64; --help and --version exit 0" {
+	run chat-listen
+	[ "$status" -eq 64 ]
+	run chat-listen -u 'bad name'
+	[ "$status" -eq 64 ]
+	run chat-listen -u bob -p 70000
+	[ "$status" -eq 64 ]
+	run chat-listen -u bob extra
+	[ "$status" -eq 64 ]
+	run chat-listen --help
+	[ "$status" -eq 0 ]
+	[[ $output == usage:* ]]
+	run chat-listen --version
+	[ "$status" -eq 0 ]
+}
