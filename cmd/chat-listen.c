@@ -43,8 +43,8 @@ struct conn {
 	int port;
 	char from[USERNAME_MAX + 1];
 	struct wire_buf in;
-	struct wire_out out;	/* to write to the peer */
-	struct wire_out acks;	/* to move to out once printed */
+	struct jsonw out;	/* to write to the peer */
+	struct jsonw acks;	/* to move to out once printed */
 	int64_t deadline;	/* mono_ms */
 	int64_t msgs;
 	size_t index;		/* in the listener's array */
@@ -56,7 +56,7 @@ struct listener {
 	struct conn **conns;
 	size_t nconns, maxconns;
 	struct seen *seen;
-	struct wire_out print;	/* lines for stdout, not yet written */
+	struct jsonw print;	/* lines for stdout, not yet written */
 	int64_t handshake_ms, idle_ms;
 	int status;		/* set: stop with it */
 };
@@ -234,16 +234,29 @@ fail_conn(struct listener *l, struct conn *c, const char *code,
 	close_conn(l, c, code);
 }
 
-static json_t *
-message_json(const char *from, const char *to, const struct wire_obj *o)
+/* The line of a message received directly; written, not packed, since
+ * it comes once per message. */
+static void
+print_message(struct listener *l, const char *from, const struct wire_obj *o)
 {
+	struct jsonw *w = &l->print;
 	char ts[TS_LEN];
 
 	if (o->ts == NULL)
 		ts_format(now_ms(), ts);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s%, s:s, s:b}", "type",
-	    "message", "uid", o->uid, "from", from, "to", to, "text", o->text,
-	    o->textlen, "ts", o->ts != NULL ? o->ts : ts, "offline", 0);
+	jw_lit(w, "{\"type\":\"message\",\"uid\":");
+	jw_str(w, o->uid, strlen(o->uid));
+	jw_lit(w, ",\"from\":");
+	jw_str(w, from, strlen(from));
+	jw_lit(w, ",\"to\":");
+	jw_str(w, l->user, strlen(l->user));
+	jw_lit(w, ",\"text\":");
+	jw_str(w, o->text, o->textlen);
+	jw_lit(w, ",\"ts\":");
+	jw_str(w, o->ts != NULL ? o->ts : ts, strlen(o->ts != NULL ? o->ts : ts));
+	jw_lit(w, ",\"offline\":false}\n");
+	if (w->failed)
+		cli_die(EX_SOFTWARE, "out of memory");
 }
 
 /* One line from c: 0, or -1 when c was closed. */
@@ -281,7 +294,7 @@ on_line(struct listener *l, struct conn *c, const char *line, size_t len)
 	case WIRE_MSG:
 		c->msgs++;
 		if (l->seen == NULL || seen_add(l->seen, o.uid))
-			print_json(l, message_json(c->from, l->user, &o));
+			print_message(l, c->from, &o);
 		else if (!seen_has(l->seen, o.uid))
 			cli_die(EX_SOFTWARE, "out of memory");
 		wire_put_ack(&c->acks, o.uid);

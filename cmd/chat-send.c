@@ -56,7 +56,7 @@ struct sender {
 	bool direct;		/* still trying to deliver */
 	int reconnects;
 	struct wire_buf in;
-	struct wire_out out;
+	struct jsonw out;
 	int64_t ack_deadline;
 	/* shared with the storing thread */
 	pthread_mutex_t lock;

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "jsonw.h"
 #include "util.h"
 #include "valid.h"
 
@@ -207,103 +208,35 @@ struct api_stream {
 	bool exhausted;		/* no more rows to read */
 	bool stopped;		/* the last read stopped at FETCH_BYTES */
 	bool finished;		/* the closing bracket is buffered */
-	bool failed;
 	bool first;
 	size_t rows;		/* rows seen in this fetch */
 	int64_t now;
-	char *buf;
-	size_t len, cap, off;
+	struct jsonw out;	/* written, from off on not yet read */
+	size_t off;
 };
-
-/* Makes room for n more bytes. */
-static bool
-reserve(struct api_stream *s, size_t n)
-{
-	size_t cap;
-	char *nb;
-
-	if (s->failed)
-		return false;
-	if (s->len + n <= s->cap)
-		return true;
-	for (cap = s->cap ? s->cap : 4096; cap < s->len + n; cap *= 2)
-		;
-	if ((nb = realloc(s->buf, cap)) == NULL) {
-		s->failed = true;
-		return false;
-	}
-	s->buf = nb;
-	s->cap = cap;
-	return true;
-}
 
 static void
 put(struct api_stream *s, const char *p, size_t n)
 {
-	if (reserve(s, n)) {
-		memcpy(s->buf + s->len, p, n);
-		s->len += n;
-	}
+	jw_raw(&s->out, p, n);
 }
 
 static void
 puts_raw(struct api_stream *s, const char *p)
 {
-	put(s, p, strlen(p));
+	jw_raw(&s->out, p, strlen(p));
 }
 
-/* Whether JSON writes every byte of p as itself inside a string:
- * printable ASCII but the quote and the backslash. */
-static bool
-plain(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
-			return false;
-	}
-	return true;
-}
-
-/* A JSON string. Plain text is copied between quotes; anything else is
- * escaped by jansson straight into the buffer (at most six bytes for each
- * byte of input, and the quotes). */
 static void
 put_str(struct api_stream *s, const char *p, size_t n)
 {
-	json_t *j;
-	size_t room = 6 * n + 2, used;
-
-	if (plain(p, n)) {
-		if (reserve(s, n + 2)) {
-			s->buf[s->len++] = '"';
-			memcpy(s->buf + s->len, p, n);
-			s->len += n;
-			s->buf[s->len++] = '"';
-		}
-		return;
-	}
-	j = json_stringn(p, n);
-	if (j == NULL || !reserve(s, room)) {
-		s->failed = true;
-		json_decref(j);
-		return;
-	}
-	used = json_dumpb(j, s->buf + s->len, room, JSON_ENCODE_ANY);
-	if (used == 0 || used > room)
-		s->failed = true;
-	else
-		s->len += used;
-	json_decref(j);
+	jw_str(&s->out, p, n);
 }
 
 static void
 put_int(struct api_stream *s, int64_t v)
 {
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
-
-	put(s, num, (size_t)n);
+	jw_int(&s->out, v);
 }
 
 static void
@@ -355,8 +288,8 @@ row_peer(void *arg, const struct store_peer *p)
 	snprintf(s->after_name, sizeof(s->after_name), "%s", p->username);
 	if (s->remaining > 0)
 		s->remaining--;
-	s->stopped = s->len >= FETCH_BYTES;
-	return s->failed || s->stopped;
+	s->stopped = s->out.len >= FETCH_BYTES;
+	return s->out.failed || s->stopped;
 }
 
 static int
@@ -386,8 +319,8 @@ row_message(void *arg, const struct store_message *m)
 	s->after_id = m->id;
 	if (s->remaining > 0)
 		s->remaining--;
-	s->stopped = s->len >= FETCH_BYTES;
-	return s->failed || s->stopped;
+	s->stopped = s->out.len >= FETCH_BYTES;
+	return s->out.failed || s->stopped;
 }
 
 /* Reads the next rows from the store into the buffer; once there are no
@@ -422,7 +355,7 @@ fetch(struct api_stream *s)
 		}
 		if (res != STORE_OK)
 			return res;
-		if (s->failed)
+		if (s->out.failed)
 			return STORE_FAILED;
 		if (s->more || (!s->stopped && (int64_t)s->rows < want))
 			s->exhausted = true;
@@ -439,7 +372,7 @@ fetch(struct api_stream *s)
 	}
 	puts_raw(s, "}\n");
 	s->finished = true;
-	return s->failed ? STORE_FAILED : STORE_OK;
+	return s->out.failed ? STORE_FAILED : STORE_OK;
 }
 
 ssize_t
@@ -447,17 +380,17 @@ api_stream_read(struct api_stream *s, char *buf, size_t max)
 {
 	size_t n;
 
-	while (s->off == s->len) {
+	while (s->off == s->out.len) {
 		if (s->finished)
 			return 0;
-		s->len = s->off = 0;
+		s->out.len = s->off = 0;
 		if (fetch(s) != STORE_OK)
 			return -1;
 	}
-	n = s->len - s->off;
+	n = s->out.len - s->off;
 	if (n > max)
 		n = max;
-	memcpy(buf, s->buf + s->off, n);
+	memcpy(buf, s->out.data + s->off, n);
 	s->off += n;
 	return (ssize_t)n;
 }
@@ -466,7 +399,7 @@ void
 api_stream_free(struct api_stream *s)
 {
 	if (s != NULL) {
-		free(s->buf);
+		jw_free(&s->out);
 		free(s);
 	}
 }
@@ -492,9 +425,9 @@ list_answer(struct api_response *rs, struct api_stream *s)
 	}
 	rs->status = 200;
 	if (s->finished) {
-		rs->body = s->buf;
-		rs->body_len = s->len;
-		s->buf = NULL;
+		rs->body = s->out.data;
+		rs->body_len = s->out.len;
+		s->out.data = NULL;
 		api_stream_free(s);
 	} else
 		rs->stream = s;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -84,32 +85,78 @@ ts_format(int64_t ms, char out[TS_LEN])
 	*p = '\0';
 }
 
+/* n decimal digits at s, or -1. */
+static int64_t
+num(const char *s, int n)
+{
+	int64_t v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* The inverse of civil(). */
+static int64_t
+days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
 bool
 ts_parse(const char *s, int64_t *ms)
 {
-	struct tm tm;
-	int milli, used = 0;
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	int64_t y, mo, d, h, mi, sec, milli;
 
-	memset(&tm, 0, sizeof(tm));
 	if (s == NULL || strlen(s) != TS_LEN - 1)
 		return false;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &milli, &used) != 7 ||
-	    used != TS_LEN - 1)
+	for (int i = 0; i < TS_LEN - 1; i++)
+		if (shape[i] != 'd' && s[i] != shape[i])
+			return false;
+	y = num(s, 4);
+	mo = num(s + 5, 2);
+	d = num(s + 8, 2);
+	h = num(s + 11, 2);
+	mi = num(s + 14, 2);
+	sec = num(s + 17, 2);
+	milli = num(s + 20, 3);
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
+	    mi < 0 || mi > 59 || sec < 0 || sec > 60 || milli < 0)
 		return false;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*ms = (int64_t)timegm(&tm) * 1000 + milli;
+	*ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
+	    sec * 1000 + milli;
 	return true;
 }
 
+/* Random bytes are drawn from the system a page at a time, not once per
+ * uid (a getrandom call each); a forked child draws its own. */
 void
 uid_new(char out[UID_HEX_LEN])
 {
-	unsigned char raw[16];
+	static _Thread_local unsigned char pool[4096];
+	static _Thread_local size_t used = sizeof(pool);
+	static _Thread_local pid_t owner;
+	pid_t pid = getpid();
 
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2hex(out, UID_HEX_LEN, raw, sizeof(raw));
+	if (used + 16 > sizeof(pool) || owner != pid) {
+		randombytes_buf(pool, sizeof(pool));
+		used = 0;
+		owner = pid;
+	}
+	sodium_bin2hex(out, UID_HEX_LEN, pool + used, 16);
+	sodium_memzero(pool + used, 16);
+	used += 16;
 }
 
 bool

@@ -105,22 +105,15 @@ wire_buf_free(struct wire_buf *b)
 }
 
 int
-wire_out_append(struct wire_out *o, const char *s, size_t n)
+wire_out_append(struct jsonw *o, const char *s, size_t n)
 {
-	size_t cap;
-	char *p;
-
-	if (o->cap - o->len < n) {
-		cap = o->cap ? o->cap : 256;
-		while (cap - o->len < n)
-			cap *= 2;
-		if ((p = realloc(o->data, cap)) == NULL)
-			return -1;
-		o->data = p;
-		o->cap = cap;
+	if (o->failed)
+		return -1;
+	jw_raw(o, s, n);
+	if (o->failed) {
+		o->failed = false;	/* nothing was added */
+		return -1;
 	}
-	memcpy(o->data + o->len, s, n);
-	o->len += n;
 	return 0;
 }
 
@@ -131,7 +124,7 @@ dump_cb(const char *buf, size_t n, void *arg)
 }
 
 int
-wire_out_json(struct wire_out *o, const json_t *j)
+wire_out_json(struct jsonw *o, const json_t *j)
 {
 	size_t mark = o->len;
 
@@ -144,7 +137,7 @@ wire_out_json(struct wire_out *o, const json_t *j)
 }
 
 void
-wire_out_consume(struct wire_out *o, size_t n)
+wire_out_consume(struct jsonw *o, size_t n)
 {
 	if (n >= o->len) {
 		o->len = 0;
@@ -160,15 +153,27 @@ wire_out_consume(struct wire_out *o, size_t n)
 }
 
 void
-wire_out_free(struct wire_out *o)
+wire_out_free(struct jsonw *o)
 {
-	free(o->data);
-	memset(o, 0, sizeof(*o));
+	jw_free(o);
+}
+
+/* Closes a line begun at mark; a line that failed is taken back whole. */
+static int
+line_end(struct jsonw *o, size_t mark)
+{
+	jw_lit(o, "}\n");
+	if (o->failed) {
+		o->len = mark;
+		o->failed = false;
+		return -1;
+	}
+	return 0;
 }
 
 /* Appends j as a line and drops it. */
 static int
-put(struct wire_out *o, json_t *j)
+put(struct jsonw *o, json_t *j)
 {
 	int rc = wire_out_json(o, j);
 
@@ -177,7 +182,7 @@ put(struct wire_out *o, json_t *j)
 }
 
 int
-wire_put_hello(struct wire_out *o, const char *from, const char *to)
+wire_put_hello(struct jsonw *o, const char *from, const char *to)
 {
 	if (to == NULL)
 		return put(o, json_pack("{s:s, s:i, s:s}", "type", "hello",
@@ -186,22 +191,38 @@ wire_put_hello(struct wire_out *o, const char *from, const char *to)
 	    "v", WIRE_VERSION, "from", from, "to", to));
 }
 
+/* msg and ack go once per message: written directly, not packed. */
 int
-wire_put_msg(struct wire_out *o, const char *uid, const char *text,
+wire_put_msg(struct jsonw *o, const char *uid, const char *text,
     size_t textlen, const char *ts)
 {
-	return put(o, json_pack("{s:s, s:s, s:s%, s:s}", "type", "msg",
-	    "uid", uid, "text", text, textlen, "ts", ts));
+	size_t mark = o->len;
+
+	if (o->failed)
+		return -1;
+	jw_lit(o, "{\"type\":\"msg\",\"uid\":");
+	jw_str(o, uid, strlen(uid));
+	jw_lit(o, ",\"text\":");
+	jw_str(o, text, textlen);
+	jw_lit(o, ",\"ts\":");
+	jw_str(o, ts, strlen(ts));
+	return line_end(o, mark);
 }
 
 int
-wire_put_ack(struct wire_out *o, const char *uid)
+wire_put_ack(struct jsonw *o, const char *uid)
 {
-	return put(o, json_pack("{s:s, s:s}", "type", "ack", "uid", uid));
+	size_t mark = o->len;
+
+	if (o->failed)
+		return -1;
+	jw_lit(o, "{\"type\":\"ack\",\"uid\":");
+	jw_str(o, uid, strlen(uid));
+	return line_end(o, mark);
 }
 
 int
-wire_put_error(struct wire_out *o, const char *code, const char *error)
+wire_put_error(struct jsonw *o, const char *code, const char *error)
 {
 	return put(o, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
 	    code, "error", error));

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "jsonw.h"
 #include "valid.h"
 
 #define WIRE_VERSION 1
@@ -42,26 +43,20 @@ size_t wire_buf_pending(const struct wire_buf *b);
 void wire_buf_shrink(struct wire_buf *b);
 void wire_buf_free(struct wire_buf *b);
 
-/* Bytes to write: lines built here, appended. */
-struct wire_out {
-	char *data;
-	size_t len;
-	size_t cap;
-};
-
-int wire_out_append(struct wire_out *o, const char *s, size_t n);
+/* Bytes to write (struct jsonw): lines built here, appended. */
+int wire_out_append(struct jsonw *o, const char *s, size_t n);
 /* o as one compact JSON line. */
-int wire_out_json(struct wire_out *o, const json_t *j);
+int wire_out_json(struct jsonw *o, const json_t *j);
 /* Drops the first n bytes (written). */
-void wire_out_consume(struct wire_out *o, size_t n);
-void wire_out_free(struct wire_out *o);
+void wire_out_consume(struct jsonw *o, size_t n);
+void wire_out_free(struct jsonw *o);
 
 /* to NULL: the listener's answer. */
-int wire_put_hello(struct wire_out *o, const char *from, const char *to);
-int wire_put_msg(struct wire_out *o, const char *uid, const char *text,
+int wire_put_hello(struct jsonw *o, const char *from, const char *to);
+int wire_put_msg(struct jsonw *o, const char *uid, const char *text,
     size_t textlen, const char *ts);
-int wire_put_ack(struct wire_out *o, const char *uid);
-int wire_put_error(struct wire_out *o, const char *code, const char *error);
+int wire_put_ack(struct jsonw *o, const char *uid);
+int wire_put_error(struct jsonw *o, const char *code, const char *error);
 
 enum wire_type {
 	WIRE_BAD = 0,		/* code and error say why */

@@ -96,7 +96,7 @@ longest_line_fits(void **state)
 static void
 objects_round_trip(void **state)
 {
-	struct wire_out o = { 0 };
+	struct jsonw o = { 0 };
 	struct wire_obj w;
 	char *nl;
 
