@@ -17,8 +17,8 @@ LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpth
 B        ?= build
 BIN      ?= bin
 
-# Every cmd/NAME.c is the thin main of the program NAME.
-PROGS    = $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
+# Every cmd/NAME/main.c is the thin main of the program NAME.
+PROGS    = $(patsubst cmd/%/main.c,%,$(wildcard cmd/*/main.c))
 SCRIPTS  = $(patsubst cmd/%.sh,%,$(wildcard cmd/*.sh))
 LIBSRC   = $(wildcard lib/*.c)
 LIBOBJ   = $(LIBSRC:lib/%.c=$(B)/lib/%.o)
@@ -35,7 +35,7 @@ all: $(PROGS:%=$(BIN)/%) $(SCRIPTS:%=$(BIN)/%)
 $(B)/lib/%.o: lib/%.c lib/*.h | $(B)/lib
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/cmd/%.o: cmd/%.c lib/*.h | $(B)/cmd
+$(B)/cmd/%.o: cmd/%/main.c lib/*.h | $(B)/cmd
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/libchat.a: $(LIBOBJ)
