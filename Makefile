@@ -78,6 +78,11 @@ asan-check: deps
 	  CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all units
 	@CHAT_BUILD=build/asan tests/run
 
+# Each libFuzzer target for FUZZ_SECONDS (default 60), after replaying the
+# inputs that once crashed it.
+fuzz: deps
+	@tests/fuzz/run
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	./bin/chat-dird $(RUNFLAGS)
@@ -105,6 +110,6 @@ install: all
 clean:
 	rm -rf bin build
 
-.PHONY: all deps units benches check asan-check run bench docker-test \
+.PHONY: all deps units benches check asan-check fuzz run bench docker-test \
 	install clean
 .SECONDARY: $(LIBOBJ)
