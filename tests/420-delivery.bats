@@ -121,8 +121,24 @@ slow() {
 	printf '%s\n' "$output" | jq -e '.delivered == false and .stored == false'
 }
 
+@test "directory down: a stream says the storing failure once, not per batch" {
+	out=$BATS_TEST_TMPDIR/listen.out
+	start_listen "$out" --no-register
+	stop_dird
+	# Paced, so that storing is tried batch after batch.
+	for i in $(seq 1 20); do
+		echo "m$i"
+		sleep 0.05
+	done | chat-send -u alice --direct "127.0.0.1:$LISTEN_PORT" bob \
+		>"$BATS_TEST_TMPDIR/send.out" 2>"$BATS_TEST_TMPDIR/send.err"
+	[ "$(jq -s 'map(select(.delivered and (.stored | not))) | length' \
+		"$BATS_TEST_TMPDIR/send.out")" -eq 20 ]
+	[ "$(grep -c 'storing:' "$BATS_TEST_TMPDIR/send.err")" -eq 1 ]
+}
+
 @test "a dropped connection: the sender connects once more and goes on" {
-	port=$((20000 + RANDOM % 20000))
+	# below the kernel's ephemeral range, where no connection holds it
+	port=$((20000 + RANDOM % 12000))
 	out=$BATS_TEST_TMPDIR/run1.out
 	start_listen "$out" -p "$port" --no-catch-up
 	slow 4000 | chat-send -u alice -t 3 --direct "127.0.0.1:$port" bob \

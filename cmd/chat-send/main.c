@@ -58,6 +58,7 @@ struct sender {
 	struct wire_buf in;
 	struct jsonw out;
 	int64_t ack_deadline;
+	char store_warned[512];	/* the storing thread's last warning */
 	/* shared with the storing thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -97,6 +98,19 @@ seconds_ms(const char *s)
 	return d * 1000 < 1 ? 1 : (int64_t)(d * 1000);
 }
 
+/* A storing failure, said once while it stays the same: a directory that
+ * is down fails every batch alike. */
+static void
+warn_store(struct sender *s)
+{
+	const char *why = dc_error(s->sdc);
+
+	if (strcmp(why, s->store_warned) == 0)
+		return;
+	cli_warn("storing: %s", why);
+	snprintf(s->store_warned, sizeof(s->store_warned), "%s", why);
+}
+
 /* Storing, in its own thread, so that the directory's round trips never
  * hold up the peer's: it takes what was read since its last request, up
  * to BATCH messages, and stores them with one request. */
@@ -125,9 +139,9 @@ store_range(struct sender *s, uint64_t from, uint64_t to)
 		else
 			o[0].id = -1;
 		if (n == 1 || o[n - 1].id < 0)
-			cli_warn("storing: %s", dc_error(s->sdc));
+			warn_store(s);
 	} else if (st != DC_OK) {
-		cli_warn("storing: %s", dc_error(s->sdc));
+		warn_store(s);
 		for (i = 0; i < n; i++)
 			o[i].id = -1;
 	}
