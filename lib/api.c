@@ -80,6 +80,10 @@ api_error(struct api_response *rs, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* jansson's parse errors quote the input, which may not be UTF-8,
+	 * and the cut above may split a character: keep the valid part. */
+	for (size_t n = strlen(msg); n > 0 && !valid_utf8(msg, n);)
+		msg[--n] = '\0';
 	answer(rs, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
 }
 

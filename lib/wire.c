@@ -91,7 +91,9 @@ wire_buf_pending(const struct wire_buf *b)
 void
 wire_buf_shrink(struct wire_buf *b)
 {
-	if (b->off == b->len && b->cap > BUF_MIN) {
+	/* Not while dropping: the rest of an over-long line is still to
+	 * come, and forgetting that would read it as a line. */
+	if (b->off == b->len && b->cap > BUF_MIN && !b->dropping) {
 		free(b->data);
 		memset(b, 0, sizeof(*b));
 	}
@@ -255,7 +257,7 @@ fast_ack(const char *line, size_t len, struct wire_obj *o)
 	    memcmp(line + len - 2, "\"}", 2) != 0)
 		return false;
 	n = len - hl - 2;
-	if (n > UID_MAX)
+	if (n > UID_MAX || memchr(line + hl, '\0', n) != NULL)
 		return false;
 	memcpy(o->uidbuf, line + hl, n);
 	o->uidbuf[n] = '\0';
@@ -336,4 +338,30 @@ wire_obj_free(struct wire_obj *o)
 {
 	json_decref(o->json);
 	o->json = NULL;
+}
+
+int
+wire_input_json(const char *line, size_t len, json_t **json,
+    const char **text, size_t *textlen, const char **uid, const char **why)
+{
+	json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *t = json_object_get(j, "text"), *u = json_object_get(j, "uid");
+
+	*why = NULL;
+	if (!json_is_string(t))
+		*why = "not a JSON object with a text";
+	else if (u != NULL && !valid_uid(json_string_value(u)))
+		*why = "not a valid uid";
+	else if (json_string_length(t) > WIRE_TEXT_MAX ||
+	    memchr(json_string_value(t), '\0', json_string_length(t)) != NULL)
+		*why = "text longer than 64 KiB or with a NUL";
+	if (*why != NULL) {
+		json_decref(j);
+		return -1;
+	}
+	*json = j;
+	*text = json_string_value(t);
+	*textlen = json_string_length(t);
+	*uid = json_string_value(u);
+	return 0;
 }

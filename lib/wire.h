@@ -87,4 +87,11 @@ struct wire_obj {
 enum wire_type wire_parse(const char *line, size_t len, struct wire_obj *o);
 void wire_obj_free(struct wire_obj *o);
 
+/* One line of chat-send --json: an object with a string "text" (at most
+ * WIRE_TEXT_MAX bytes, no NUL) and maybe a valid "uid". 0 and *json (the
+ * caller drops it; text and uid, NULL when absent, borrow from it), or
+ * -1 and *why. */
+int wire_input_json(const char *line, size_t len, json_t **json,
+    const char **text, size_t *textlen, const char **uid, const char **why);
+
 #endif

@@ -500,8 +500,9 @@ static void
 on_input_line(struct sender *s, bool json, unsigned long lineno,
     const char *line, size_t len)
 {
-	json_t *j, *text;
-	const char *uid;
+	json_t *j;
+	const char *text, *uid, *why;
+	size_t textlen;
 
 	if (!json) {
 		if (len > 0 && text_ok(s, lineno, line, len))
@@ -510,26 +511,12 @@ on_input_line(struct sender *s, bool json, unsigned long lineno,
 	}
 	if (len == 0)
 		return;
-	j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-	text = json_object_get(j, "text");
-	uid = json_string_value(json_object_get(j, "uid"));
-	if (!json_is_string(text))
-		cli_warn("line %lu: not a JSON object with a text; not sent",
-		    lineno);
-	else if (json_object_get(j, "uid") != NULL && !valid_uid(uid))
-		cli_warn("line %lu: not a valid uid; not sent", lineno);
-	else if (json_string_length(text) > WIRE_TEXT_MAX ||
-	    memchr(json_string_value(text), '\0',
-	    json_string_length(text)) != NULL)
-		cli_warn("line %lu: text longer than 64 KiB or with a NUL; "
-		    "not sent", lineno);
-	else {
-		add_msg(s, json_string_value(text), json_string_length(text),
-		    uid);
-		json_decref(j);
+	if (wire_input_json(line, len, &j, &text, &textlen, &uid, &why) != 0) {
+		cli_warn("line %lu: %s; not sent", lineno, why);
+		s->bad_input = true;
 		return;
 	}
-	s->bad_input = true;
+	add_msg(s, text, textlen, uid);
 	json_decref(j);
 }
 
