@@ -65,15 +65,18 @@ UID1=0123456789abcdef0123456789abcdef
 	printf '%s\n' "$output" | jq -e ".online == true and .port == $LISTEN_PORT"
 }
 
-@test "SIGTERM logs out and exits 0" {
-	start_listen bob
-	kill -TERM "$LISTEN_PID"
-	rc=0
-	wait "$LISTEN_PID" || rc=$?
-	LISTEN_PID=
-	[ "$rc" -eq 0 ]
-	run chat-peers bob
-	printf '%s\n' "$output" | jq -e '.online == false'
+@test "SIGTERM, SIGINT and SIGHUP log out and exit 0" {
+	for sig in TERM INT HUP; do
+		start_listen bob
+		chat-peers bob | jq -e '.online == true'
+		kill -"$sig" "$LISTEN_PID"
+		rc=0
+		wait "$LISTEN_PID" || rc=$?
+		LISTEN_PID=
+		[ "$rc" -eq 0 ] || { echo "SIG$sig: exit $rc" >&2; return 1; }
+		run chat-peers bob
+		printf '%s\n' "$output" | jq -e '.online == false'
+	done
 }
 
 @test "CHAT_PORT picks the port; the heartbeat registers again" {

@@ -13,6 +13,11 @@ setup() {
 }
 
 teardown() {
+	# a chat-send a failed test left waiting for its input
+	if [ -n "${SEND_PID:-}" ]; then
+		kill "$SEND_PID" 2>/dev/null || true
+		wait "$SEND_PID" 2>/dev/null || true
+	fi
 	if [ -n "$LISTEN_PID" ]; then
 		kill "$LISTEN_PID" 2>/dev/null || true
 		wait "$LISTEN_PID" 2>/dev/null || true
@@ -182,4 +187,53 @@ wait_in() {
 	[ "$status" -eq 0 ]
 	run chat-send --version
 	[ "$status" -eq 0 ]
+}
+
+@test "the peer leaves with nothing unacknowledged: the end of input ends chat-send at once" {
+	start_listen bob --no-catch-up
+	fifo=$BATS_TEST_TMPDIR/in
+	mkfifo "$fifo"
+	chat-send -u alice -t 10 --direct "127.0.0.1:$LISTEN_PORT" bob <"$fifo" \
+		>"$BATS_TEST_TMPDIR/send.out" 2>"$BATS_TEST_TMPDIR/send.err" &
+	SEND_PID=$!
+	exec 7>"$fifo"
+	echo one >&7
+	wait_in "$BATS_TEST_TMPDIR/send.out" '"delivered":true'
+	# bob leaves for good while the input stays open
+	kill "$LISTEN_PID"
+	wait "$LISTEN_PID" || true
+	LISTEN_PID=
+	wait_in "$BATS_TEST_TMPDIR/send.err" 'closed the connection'
+	start=$(date +%s%N)
+	exec 7>&-
+	rc=0
+	wait "$SEND_PID" || rc=$?
+	elapsed=$((($(date +%s%N) - start) / 1000000))
+	[ "$rc" -eq 0 ]
+	# not after its 10 s timeout, trying to reach bob for nothing
+	[ "$elapsed" -lt 3000 ] || { echo "took $elapsed ms" >&2; return 1; }
+}
+
+@test "the peer leaves between messages: the next message connects again" {
+	start_listen bob --no-catch-up
+	port=$LISTEN_PORT
+	fifo=$BATS_TEST_TMPDIR/in
+	mkfifo "$fifo"
+	chat-send -u alice -t 10 --direct "127.0.0.1:$port" bob <"$fifo" \
+		>"$BATS_TEST_TMPDIR/send.out" 2>"$BATS_TEST_TMPDIR/send.err" &
+	SEND_PID=$!
+	exec 7>"$fifo"
+	echo one >&7
+	wait_in "$BATS_TEST_TMPDIR/send.out" '"delivered":true'
+	kill "$LISTEN_PID"
+	wait "$LISTEN_PID" || true
+	LISTEN_PID=
+	wait_in "$BATS_TEST_TMPDIR/send.err" 'closed the connection'
+	# (without the input's write end, or the input would never end)
+	start_listen bob -p "$port" --no-catch-up 7>&-
+	echo two >&7
+	wait_in "$LISTEN_OUT" '"two"'
+	exec 7>&-
+	wait "$SEND_PID"
+	[ "$(jq -s 'map(select(.delivered)) | length' "$BATS_TEST_TMPDIR/send.out")" -eq 2 ]
 }

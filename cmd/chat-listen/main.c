@@ -723,6 +723,9 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* A closed terminal: log out as for SIGTERM, rather than vanish
+	 * while the directory still says online. */
+	sigaction(SIGHUP, &sa, NULL);
 	dc_set_cancel(dc, cancelled, NULL);
 
 	print_json(&l, json_pack("{s:s, s:s, s:i, s:s}", "type", "listening",
@@ -744,6 +747,7 @@ main(int argc, char **argv)
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	if (reg) {
 		hb.user = user;

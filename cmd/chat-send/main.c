@@ -55,6 +55,7 @@ struct sender {
 	int fd;
 	bool direct;		/* still trying to deliver */
 	int reconnects;
+	bool lost_idle;		/* the peer left with nothing unacknowledged */
 	struct wire_buf in;
 	struct jsonw out;
 	int64_t ack_deadline;
@@ -338,19 +339,15 @@ send_msg(struct sender *s, struct msg *m)
 		s->ack_deadline = mono_ms() + s->timeout_ms;
 }
 
-/* The connection broke: connect again once and send again what was not
- * acknowledged; else nothing more is delivered. */
+/* Connects again, once, and sends again what was not acknowledged; else
+ * nothing more is delivered. It may take up to the timeout: a listener
+ * that restarts comes back on the same port within it. */
 static void
-lost_conn(struct sender *s, const char *why)
+reconnect(struct sender *s)
 {
-	int64_t deadline;
+	int64_t deadline = mono_ms() + s->timeout_ms;
 	uint64_t i;
 
-	drop_fd(s);
-	cli_warn("%s: %s:%d: %s", s->peer, s->host, s->port, why);
-	/* One reconnection, which may take up to the timeout: a listener
-	 * that restarts comes back on the same port within it. */
-	deadline = mono_ms() + s->timeout_ms;
 	while (s->reconnects > 0 && !open_conn(s, false)) {
 		if (mono_ms() + 100 >= deadline) {
 			s->reconnects = 0;
@@ -370,6 +367,26 @@ lost_conn(struct sender *s, const char *why)
 	for (i = s->n_out; i < s->n_in; i++)
 		if (s->ring[i % WINDOW].dstate == D_WAIT)
 			s->ring[i % WINDOW].dstate = D_FAILED;
+}
+
+/* The connection broke. With messages awaiting their ack, connect again
+ * now; with none, only when the next message comes, if one does: the
+ * peer may simply have left, and the input may be about to end. */
+static void
+lost_conn(struct sender *s, const char *why)
+{
+	uint64_t i;
+
+	drop_fd(s);
+	cli_warn("%s: %s:%d: %s", s->peer, s->host, s->port, why);
+	for (i = s->n_out; i < s->n_in; i++)
+		if (s->ring[i % WINDOW].dstate == D_WAIT)
+			break;
+	if (i == s->n_in && s->direct) {
+		s->lost_idle = true;
+		return;
+	}
+	reconnect(s);
 }
 
 static void
@@ -478,7 +495,10 @@ add_msg(struct sender *s, const char *text, size_t len, const char *uid)
 	m->dstate = s->direct ? D_WAIT : D_FAILED;
 	m->sstate = s->store ? S_WAIT : S_FAILED;
 	s->n_in++;
-	if (s->fd >= 0)
+	if (s->fd < 0 && s->lost_idle) {
+		s->lost_idle = false;
+		reconnect(s);	/* sends m too, or fails it */
+	} else if (s->fd >= 0)
 		send_msg(s, m);
 }
 
