@@ -80,7 +80,8 @@ asan-check: deps
 
 # Each libFuzzer target for FUZZ_SECONDS (default 60), after replaying the
 # inputs that once crashed it.
-fuzz: deps
+fuzz:
+	@CHAT_DEPS=fuzz ./.ci/deps
 	@tests/fuzz/run
 
 run: deps
