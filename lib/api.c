@@ -260,11 +260,31 @@ is_online(const struct api *api, const struct store_peer *p, int64_t now)
 	return !p->logged_out && now - p->last_seen <= api->cfg.presence_ms;
 }
 
-static void
+/* Opens a row; false when the limit is reached (one row past it says
+ * that more remain). */
+static bool
 row_begin(struct api_stream *s)
 {
+	s->rows++;
+	if (s->remaining == 0) {
+		s->more = true;
+		return false;
+	}
 	puts_raw(s, s->first ? "{" : ",{");
 	s->first = false;
+	return true;
+}
+
+/* Closes a row; non-zero stops the store's reading: the buffer is full
+ * for now, or writing failed. */
+static int
+row_end(struct api_stream *s)
+{
+	puts_raw(s, "}");
+	if (s->remaining > 0)
+		s->remaining--;
+	s->stopped = s->out.len >= FETCH_BYTES;
+	return s->out.failed || s->stopped;
 }
 
 static int
@@ -272,12 +292,8 @@ row_peer(void *arg, const struct store_peer *p)
 {
 	struct api_stream *s = arg;
 
-	s->rows++;
-	if (s->remaining == 0) {
-		s->more = true;
+	if (!row_begin(s))
 		return 1;
-	}
-	row_begin(s);
 	puts_raw(s, "\"username\":");
 	put_str(s, p->username, strlen(p->username));
 	puts_raw(s, ",\"ip\":");
@@ -288,12 +304,8 @@ row_peer(void *arg, const struct store_peer *p)
 	    ",\"online\":false");
 	puts_raw(s, ",\"last_seen\":");
 	put_ts(s, p->last_seen);
-	puts_raw(s, "}");
 	snprintf(s->after_name, sizeof(s->after_name), "%s", p->username);
-	if (s->remaining > 0)
-		s->remaining--;
-	s->stopped = s->out.len >= FETCH_BYTES;
-	return s->out.failed || s->stopped;
+	return row_end(s);
 }
 
 static int
@@ -301,12 +313,8 @@ row_message(void *arg, const struct store_message *m)
 {
 	struct api_stream *s = arg;
 
-	s->rows++;
-	if (s->remaining == 0) {
-		s->more = true;
+	if (!row_begin(s))
 		return 1;
-	}
-	row_begin(s);
 	puts_raw(s, "\"id\":");
 	put_int(s, m->id);
 	puts_raw(s, ",\"uid\":");
@@ -319,12 +327,8 @@ row_message(void *arg, const struct store_message *m)
 	put_str(s, m->content, m->content_len);
 	puts_raw(s, ",\"ts\":");
 	put_ts(s, m->ts);
-	puts_raw(s, "}");
 	s->after_id = m->id;
-	if (s->remaining > 0)
-		s->remaining--;
-	s->stopped = s->out.len >= FETCH_BYTES;
-	return s->out.failed || s->stopped;
+	return row_end(s);
 }
 
 /* Reads the next rows from the store into the buffer; once there are no
