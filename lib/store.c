@@ -1000,6 +1000,32 @@ pair_ids(struct conn *c, const char *peer1, const char *peer2, int64_t *a,
 	return STORE_OK;
 }
 
+/* Resolves the peers, picks conv (peer2 given) or inbox, and binds the
+ * pair or the receiver, then after, then n: the parameters every message
+ * query takes in that order. */
+static enum store_status
+message_query(struct conn *c, const char *peer1, const char *peer2,
+    enum stmt conv, enum stmt inbox, int64_t after, int64_t n,
+    sqlite3_stmt **out)
+{
+	enum store_status res;
+	sqlite3_stmt *st;
+	int64_t a, b;
+	int k = 1;
+
+	if ((res = pair_ids(c, peer1, peer2, &a, &b)) != STORE_OK)
+		return res;
+	if ((st = stmt(c, peer2 != NULL ? conv : inbox)) == NULL)
+		return STORE_FAILED;
+	sqlite3_bind_int64(st, k++, a);
+	if (peer2 != NULL)
+		sqlite3_bind_int64(st, k++, b);
+	sqlite3_bind_int64(st, k++, after);
+	sqlite3_bind_int64(st, k, n);
+	*out = st;
+	return STORE_OK;
+}
+
 enum store_status
 store_messages(struct store *s, const char *peer1, const char *peer2,
     int64_t after, int64_t limit, store_message_fn fn, void *arg)
@@ -1007,23 +1033,13 @@ store_messages(struct store *s, const char *peer1, const char *peer2,
 	struct conn *c = reader_get(s);
 	sqlite3_stmt *st;
 	enum store_status res;
-	int64_t a, b;
-	int rc, k;
+	int rc;
 
 	if (c == NULL)
 		return STORE_FAILED;
-	if ((res = pair_ids(c, peer1, peer2, &a, &b)) != STORE_OK)
+	if ((res = message_query(c, peer1, peer2, ST_CONV, ST_INBOX, after,
+	    limit, &st)) != STORE_OK)
 		goto end;
-	if ((st = stmt(c, peer2 != NULL ? ST_CONV : ST_INBOX)) == NULL) {
-		res = STORE_FAILED;
-		goto end;
-	}
-	k = 1;
-	sqlite3_bind_int64(st, k++, a);
-	if (peer2 != NULL)
-		sqlite3_bind_int64(st, k++, b);
-	sqlite3_bind_int64(st, k++, after);
-	sqlite3_bind_int64(st, k, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_message m = {
 			.id = sqlite3_column_int64(st, 0),
@@ -1058,25 +1074,15 @@ store_messages_floor(struct store *s, const char *peer1, const char *peer2,
 	struct conn *c = reader_get(s);
 	sqlite3_stmt *st;
 	enum store_status res;
-	int64_t a, b;
-	int rc, k;
+	int rc;
 
 	*floor = after;
 	if (c == NULL)
 		return STORE_FAILED;
-	if ((res = pair_ids(c, peer1, peer2, &a, &b)) != STORE_OK)
+	/* OFFSET last - 1 from the newest: the oldest message kept. */
+	if ((res = message_query(c, peer1, peer2, ST_CONV_FLOOR,
+	    ST_INBOX_FLOOR, after, last - 1, &st)) != STORE_OK)
 		goto end;
-	if ((st = stmt(c, peer2 != NULL ? ST_CONV_FLOOR : ST_INBOX_FLOOR)) ==
-	    NULL) {
-		res = STORE_FAILED;
-		goto end;
-	}
-	k = 1;
-	sqlite3_bind_int64(st, k++, a);
-	if (peer2 != NULL)
-		sqlite3_bind_int64(st, k++, b);
-	sqlite3_bind_int64(st, k++, after);
-	sqlite3_bind_int64(st, k, last - 1);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*floor = sqlite3_column_int64(st, 0) - 1;
