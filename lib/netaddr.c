@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
+#include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,4 +102,51 @@ netaddr_format(const struct sockaddr *sa, char host[NETADDR_HOSTLEN],
 			    NETADDR_HOSTLEN);
 		*port = ntohs(in6->sin6_port);
 	}
+}
+
+int
+net_connect(const char *host, int port, int64_t timeout_ms, char *err,
+    size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICSERV }, *res, *ai;
+	struct pollfd p;
+	char service[8];
+	socklen_t sl;
+	int fd = -1, rc, soerr = 0, one = 1;
+
+	snprintf(service, sizeof(service), "%d", port);
+	if ((rc = getaddrinfo(host, service, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			soerr = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (errno == EINPROGRESS) {
+			p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+			sl = sizeof(soerr);
+			rc = poll(&p, 1, (int)timeout_ms);
+			if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR,
+			    &soerr, &sl) == 0 && soerr == 0)
+				break;
+			if (rc == 0)
+				soerr = ETIMEDOUT;
+		} else
+			soerr = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		snprintf(err, errlen, "%s:%d: %s", host, port, strerror(soerr));
+	else
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
 }

@@ -3,6 +3,7 @@
 #define CHAT_NETADDR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define NETADDR_HOSTLEN 64
@@ -13,6 +14,11 @@ int netaddr_split(const char *s, char host[NETADDR_HOSTLEN], int *port);
 /* A non-blocking listening TCP socket on host:port (port 0: ephemeral),
  * or -1 with *err set. */
 int net_listen(const char *host, int port, int backlog, char *err,
+    size_t errlen);
+/* A TCP connection to host:port, waiting at most timeout_ms for each
+ * address tried, with Nagle off (a message is one small line); the socket
+ * is non-blocking. -1 with *err set when no address answers. */
+int net_connect(const char *host, int port, int64_t timeout_ms, char *err,
     size_t errlen);
 /* The numeric host and port of a socket address; IPv4-mapped IPv6
  * addresses come out as plain IPv4. */

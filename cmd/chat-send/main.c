@@ -4,14 +4,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -196,53 +194,6 @@ publish(struct sender *s)
 
 /* The connection */
 
-static int
-connect_to(const char *host, int port, int64_t timeout_ms, char *err,
-    size_t errlen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICSERV }, *res, *ai;
-	struct pollfd p;
-	char service[8];
-	socklen_t sl;
-	int fd = -1, rc, soerr = 0, one = 1;
-
-	snprintf(service, sizeof(service), "%d", port);
-	if ((rc = getaddrinfo(host, service, &hints, &res)) != 0) {
-		snprintf(err, errlen, "%s: %s", host, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			soerr = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS) {
-			p = (struct pollfd){ .fd = fd, .events = POLLOUT };
-			sl = sizeof(soerr);
-			rc = poll(&p, 1, (int)timeout_ms);
-			if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR,
-			    &soerr, &sl) == 0 && soerr == 0)
-				break;
-			if (rc == 0)
-				soerr = ETIMEDOUT;
-		} else
-			soerr = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		snprintf(err, errlen, "%s:%d: %s", host, port, strerror(soerr));
-	else
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
 /* Reads into s->in until a whole line is there or the deadline passes. */
 static int
 read_line(struct sender *s, int64_t deadline, char **line, size_t *len)
@@ -292,7 +243,7 @@ open_conn(struct sender *s, bool loud)
 	int64_t deadline = mono_ms() + s->timeout_ms;
 	bool ok = false;
 
-	if ((s->fd = connect_to(s->host, s->port, s->timeout_ms, err,
+	if ((s->fd = net_connect(s->host, s->port, s->timeout_ms, err,
 	    sizeof(err))) < 0) {
 		WARN("%s: %s", s->peer, err);
 		return false;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -148,6 +150,35 @@ addresses(void **state)
 	assert_int_equal(netaddr_split("[::1]80", host, &port), -1);
 }
 
+/* net_listen and net_connect meet on loopback; a closed port is an
+ * error with a reason, not a hang. */
+static void
+connect_and_listen(void **state)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[NETADDR_HOSTLEN], err[256];
+	int lfd, fd, port;
+
+	(void)state;
+	lfd = net_listen("127.0.0.1", 0, 4, err, sizeof(err));
+	assert_true(lfd >= 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&ss, &sl), 0);
+	netaddr_format((struct sockaddr *)&ss, host, &port);
+	assert_string_equal(host, "127.0.0.1");
+	assert_true(port > 0);
+	fd = net_connect("127.0.0.1", port, 2000, err, sizeof(err));
+	assert_true(fd >= 0);
+	close(fd);
+	close(lfd);	/* now nobody listens there */
+	err[0] = '\0';
+	assert_int_equal(net_connect("127.0.0.1", port, 2000, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "refused"));
+	assert_int_equal(net_connect("no such host.invalid", 1, 2000, err,
+	    sizeof(err)), -1);
+}
+
 int
 main(void)
 {
@@ -160,6 +191,7 @@ main(void)
 		cmocka_unit_test(timestamps),
 		cmocka_unit_test(fresh_uids),
 		cmocka_unit_test(addresses),
+		cmocka_unit_test(connect_and_listen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
