@@ -14,6 +14,8 @@
 #include "util.h"
 #include "valid.h"
 
+#define USERNAME_RULE \
+	"a username is 1 to 50 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
 #define PAGE_MAX 1000		/* largest ?limit= */
 #define BATCH_MAX 10000		/* most messages in one create */
 #define FETCH_ROWS 256		/* rows a list reads from the store at once */
@@ -150,9 +152,8 @@ field_user(json_t *o, const char *field, struct api_response *rs)
 		return NULL;
 	}
 	if (!valid_username(json_string_value(v))) {
-		api_error(rs, 400, "invalid_username", "%s: a username is 1 to 50"
-		    " of A-Z a-z 0-9 . _ -, starting with a letter or digit",
-		    field);
+		api_error(rs, 400, "invalid_username", "%s: %s", field,
+		    USERNAME_RULE);
 		return NULL;
 	}
 	return json_string_value(v);
@@ -170,8 +171,8 @@ arg_user(const struct api_request *rq, const char *key,
 		return NULL;
 	}
 	if (!valid_username(v)) {
-		api_error(rs, 400, "invalid_username", "%s: a username is 1 to 50"
-		    " of A-Z a-z 0-9 . _ -, starting with a letter or digit", key);
+		api_error(rs, 400, "invalid_username", "%s: %s", key,
+		    USERNAME_RULE);
 		return NULL;
 	}
 	return v;
