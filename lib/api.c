@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "jarena.h"
 #include "jsonw.h"
 #include "util.h"
 #include "valid.h"
@@ -49,27 +50,22 @@ api_free(struct api *api)
 static void
 answer(struct api_response *rs, int status, json_t *o)
 {
-	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	size_t len;
+	static const char oom[] =
+	    "{\"error\":\"out of memory\",\"code\":\"internal\"}\n";
+	struct jsonw w = { 0 };
 
+	/* A line: so that curl's output ends where the answer does. */
+	jw_json(&w, o);
+	jw_lit(&w, "\n\0");
 	json_decref(o);
 	rs->status = status;
-	if (text == NULL) {
+	if (w.failed) {
+		jw_free(&w);
 		rs->status = 500;
-		text = strdup("{\"error\":\"out of memory\",\"code\":"
-		    "\"internal\"}");
+		jw_raw(&w, oom, sizeof(oom));
 	}
-	/* A line: so that curl's output ends where the answer does. */
-	len = text != NULL ? strlen(text) : 0;
-	rs->body = text != NULL ? realloc(text, len + 2) : NULL;
-	if (rs->body == NULL) {
-		free(text);
-		rs->body_len = 0;
-		return;
-	}
-	rs->body[len] = '\n';
-	rs->body[len + 1] = '\0';
-	rs->body_len = len + 1;
+	rs->body = w.data;
+	rs->body_len = w.failed || w.len == 0 ? 0 : w.len - 1;
 }
 
 void
@@ -894,7 +890,9 @@ api_handle(struct api *api, const struct api_request *rq,
 			    r->path, rs->allow);
 			return;
 		}
+		jarena_open();
 		r->fn(api, rq, rs);
+		jarena_close();
 		return;
 	}
 	api_error(rs, 404, "not_found", "no such endpoint");

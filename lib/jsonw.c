@@ -96,6 +96,21 @@ jw_bool(struct jsonw *w, bool v)
 		jw_lit(w, "false");
 }
 
+static int
+dump_cb(const char *buf, size_t size, void *w)
+{
+	jw_raw(w, buf, size);
+	return ((struct jsonw *)w)->failed ? -1 : 0;
+}
+
+void
+jw_json(struct jsonw *w, const json_t *o)
+{
+	if (o == NULL ||
+	    json_dump_callback(o, dump_cb, w, JSON_COMPACT | JSON_ENCODE_ANY))
+		w->failed = true;
+}
+
 void
 jw_free(struct jsonw *w)
 {

@@ -25,6 +25,10 @@ void jw_raw(struct jsonw *w, const char *s, size_t n);
 void jw_str(struct jsonw *w, const char *s, size_t n);
 void jw_int(struct jsonw *w, int64_t v);
 void jw_bool(struct jsonw *w, bool v);
+/* A jansson value, compact; its text is made here, in w's buffer, not
+ * in memory jansson allocates (see jarena.h). */
+struct json_t;
+void jw_json(struct jsonw *w, const struct json_t *o);
 void jw_free(struct jsonw *w);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonw.h"
 #include "log.h"
 #include "util.h"
 
@@ -11,8 +12,9 @@ void
 log_event(const char *level, const char *event, json_t *fields)
 {
 	json_t *o = json_object();
-	char ts[TS_LEN], *line;
-	size_t len, off = 0;
+	struct jsonw w = { 0 };
+	char ts[TS_LEN];
+	size_t off = 0;
 
 	if (o == NULL) {
 		json_decref(fields);
@@ -25,19 +27,16 @@ log_event(const char *level, const char *event, json_t *fields)
 	if (fields != NULL)
 		json_object_update(o, fields);
 	json_decref(fields);
-	line = json_dumps(o, JSON_COMPACT);
+	jw_json(&w, o);
+	jw_lit(&w, "\n");
 	json_decref(o);
-	if (line == NULL)
-		return;
-	len = strlen(line);
-	line[len++] = '\n';	/* json_dumps leaves room: replace the NUL */
-	while (off < len) {
-		ssize_t n = write(STDERR_FILENO, line + off, len - off);
+	while (!w.failed && off < w.len) {
+		ssize_t n = write(STDERR_FILENO, w.data + off, w.len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;	/* nowhere left to report a failing stderr */
 		off += (size_t)n;
 	}
-	free(line);
+	jw_free(&w);
 }

@@ -14,6 +14,7 @@
 #include "api.h"
 #include "exitcodes.h"
 #include "httpd.h"
+#include "jarena.h"
 #include "log.h"
 #include "netaddr.h"
 #include "store.h"
@@ -197,6 +198,8 @@ main(int argc, char **argv)
 	/* One malloc arena per thread would hold memory for each of the
 	 * worker threads; a few arenas serve them all. */
 	(void)mallopt(M_ARENA_MAX, 2);
+	/* A request's parsed JSON comes from an arena dropped at its end. */
+	jarena_init();
 
 	/* Signals are taken by sigwait below; every thread inherits the mask. */
 	sigemptyset(&sigs);

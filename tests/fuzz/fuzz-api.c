@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "jarena.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz-api: %s:%d: " \
 	"check failed: %s\n", __FILE__, __LINE__, #c); fail(); } } while (0)
@@ -125,6 +126,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	jarena_init();	/* as chat-dird runs: requests parse into an arena */
 	if (access("/dev/shm", W_OK) == 0)
 		tmp = "/dev/shm";
 	else if (tmp == NULL || *tmp == '\0')

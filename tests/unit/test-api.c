@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "jarena.h"
 
 struct fixture {
 	char dir[64];
@@ -337,5 +338,6 @@ main(void)
 
 	if (sodium_init() < 0)
 		return 1;
+	jarena_init();	/* as chat-dird runs: requests parse into an arena */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
