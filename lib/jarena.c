@@ -20,7 +20,7 @@
 
 /* Chunks double in size from the first; all go back to malloc(3) when
  * the arena closes. */
-#define FIRST ((size_t)64 * 1024)
+#define FIRST ((size_t)4 * 1024)
 #define ALIGN (sizeof(max_align_t))
 
 struct chunk {

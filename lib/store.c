@@ -847,8 +847,13 @@ message_insert(struct conn *c, struct store_new_message *m, int64_t from,
 	if (uid == NULL) {
 		uid_new(m->uid_made);
 		uid = m->uid_made;
-	} else
-		snprintf(m->uid_made, sizeof(m->uid_made), "%s", uid);
+	} else {
+		/* Checked by valid_uid: at most UID_MAX bytes. */
+		size_t ulen = strnlen(uid, sizeof(m->uid_made) - 1);
+
+		memcpy(m->uid_made, uid, ulen);
+		m->uid_made[ulen] = '\0';
+	}
 	sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
