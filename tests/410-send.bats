@@ -237,3 +237,47 @@ wait_in() {
 	wait "$SEND_PID"
 	[ "$(jq -s 'map(select(.delivered)) | length' "$BATS_TEST_TMPDIR/send.out")" -eq 2 ]
 }
+
+# The create requests chat-dird logged; those it refused as too large.
+creates() {
+	jq -s 'map(select(.event == "request" and
+		(.path | startswith("/message/create")))) | length' "$DIRD_LOG"
+}
+refused() {
+	jq -s 'map(select(.event == "request" and .status == 413)) | length' \
+		"$DIRD_LOG"
+}
+
+@test "long lines come stored in a few batches, each under the directory's body limit" {
+	chat-register -u bob -p 1 >/dev/null
+	api POST /logout '{"username":"bob"}'
+	awk 'BEGIN { for (i = 0; i < 1000; i++) printf "%03000d\n", i }' \
+		>"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -s 'map(select(.stored)) | length')" -eq 1000 ]
+	api GET '/message/get/?peer1=alice&peer2=bob'
+	[ "$(printf '%s' "$body" | jq '.messages | length')" -eq 1000 ]
+	[ "$(printf '%s' "$body" | jq -r '.messages[999].message')" = "$(sed -n 1000p "$BATS_TEST_TMPDIR/in")" ]
+	# 3 MB in requests of at most about 900 KiB: a handful, no 413.
+	[ "$(refused)" -eq 0 ]
+	[ "$(creates)" -lt 50 ]
+}
+
+@test "a batch the directory refuses as too large is split until it fits" {
+	stop_dird
+	start_dird --max-body 65536
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	api POST /logout '{"username":"bob"}'
+	awk 'BEGIN { for (i = 0; i < 300; i++) printf "%02000d\n", i }' \
+		>"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -s 'map(select(.stored and .id > 0)) | length')" -eq 300 ]
+	api GET '/message/get/?peer1=alice&peer2=bob'
+	[ "$(printf '%s' "$body" | jq '[.messages[].message | tonumber] == [range(300)]')" = true ]
+	# Some were refused (413) and split; far fewer requests than one a message.
+	[ "$(refused)" -gt 0 ]
+	[ "$(creates)" -lt 150 ]
+}

@@ -23,6 +23,9 @@
 
 #define WINDOW 16384		/* messages read and not yet reported */
 #define BATCH 5000		/* messages stored with one request, at most */
+#define BATCH_BYTES (900 << 10)	/* and about this much JSON: chat-dird
+				 * takes 1 MiB a request by default */
+#define MSG_OVERHEAD 64		/* JSON around a message's fields */
 #define READ_CHUNK 65536
 
 enum { D_WAIT, D_ACKED, D_FAILED };
@@ -110,14 +113,35 @@ warn_store(struct sender *s)
 	snprintf(s->store_warned, sizeof(s->store_warned), "%s", why);
 }
 
+/* Stores o[0..n) with one request. A batch the directory refuses (too
+ * large for it, or holding a message it will not take) is split in
+ * halves, so that whatever can be stored is, in a few requests. */
+static void
+store_split(struct sender *s, struct dc_outgoing *o, size_t n)
+{
+	enum dc_status st;
+
+	st = n == 1 ? dc_send(s->sdc, o) : dc_send_batch(s->sdc, o, n);
+	if (st == DC_OK)
+		return;
+	if (st == DC_REJECTED && n > 1) {
+		store_split(s, o, n / 2);
+		store_split(s, o + n / 2, n - n / 2);
+		return;
+	}
+	warn_store(s);
+	for (size_t i = 0; i < n; i++)
+		o[i].id = -1;
+}
+
 /* Storing, in its own thread, so that the directory's round trips never
  * hold up the peer's: it takes what was read since its last request, up
- * to BATCH messages, and stores them with one request. */
+ * to BATCH messages and about BATCH_BYTES, and stores them with one
+ * request. */
 static void
 store_range(struct sender *s, uint64_t from, uint64_t to)
 {
 	struct dc_outgoing *o;
-	enum dc_status st;
 	size_t n = (size_t)(to - from), i;
 	struct msg *m;
 
@@ -128,22 +152,7 @@ store_range(struct sender *s, uint64_t from, uint64_t to)
 		o[i] = (struct dc_outgoing){ .from = s->user, .to = s->peer,
 		    .text = m->text, .uid = m->uid };
 	}
-	st = n == 1 ? dc_send(s->sdc, o) : dc_send_batch(s->sdc, o, n);
-	if (st == DC_REJECTED || st == DC_NOT_FOUND) {
-		/* All or none: find the ones that can be stored. */
-		if (n > 1)
-			for (i = 0; i < n; i++)
-				o[i].id = dc_send(s->sdc, &o[i]) == DC_OK ?
-				    o[i].id : -1;
-		else
-			o[0].id = -1;
-		if (n == 1 || o[n - 1].id < 0)
-			warn_store(s);
-	} else if (st != DC_OK) {
-		warn_store(s);
-		for (i = 0; i < n; i++)
-			o[i].id = -1;
-	}
+	store_split(s, o, n);
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < n; i++) {
 		m = &s->ring[(from + i) % WINDOW];
@@ -155,6 +164,26 @@ store_range(struct sender *s, uint64_t from, uint64_t to)
 	free(o);
 	while (write(s->notify[1], "", 1) < 0 && errno == EINTR)
 		;
+}
+
+/* The end of the next batch from message from on: at most BATCH
+ * messages, and at most about BATCH_BYTES unless one message is more. */
+static uint64_t
+batch_end(const struct sender *s, uint64_t from, uint64_t avail)
+{
+	size_t fixed = strlen(s->user) + strlen(s->peer) + MSG_OVERHEAD;
+	size_t bytes = 0, b;
+	uint64_t to;
+
+	for (to = from; to < avail && to - from < BATCH; to++) {
+		const struct msg *m = &s->ring[to % WINDOW];
+
+		b = m->len + strlen(m->uid) + fixed;
+		if (to > from && bytes + b > BATCH_BYTES)
+			break;
+		bytes += b;
+	}
+	return to;
 }
 
 static void *
@@ -170,8 +199,7 @@ storer(void *arg)
 		if (s->n_taken == s->n_published)
 			break;
 		from = s->n_taken;
-		to = s->n_published - from > BATCH ? from + BATCH :
-		    s->n_published;
+		to = batch_end(s, from, s->n_published);
 		s->n_taken = to;
 		pthread_mutex_unlock(&s->lock);
 		store_range(s, from, to);
