@@ -742,6 +742,7 @@ struct reg {
 	int fd;			/* its stdout, a line a registration; or -1 */
 	int64_t lines;		/* of this one */
 	bool quiet;		/* the last one failed: say no more */
+	bool done;		/* it was stopped and logged out: leave it */
 	int64_t every_ms, retry_at;
 };
 
@@ -813,9 +814,15 @@ reg_readable(struct reg *r, int epfd)
 	close(r->fd);
 	r->fd = -1;
 	if (spawn_reap(r->pid, true, &wstatus) != 1)
-		wstatus = 0;
+		wstatus = EX_SOFTWARE << 8;
 	r->pid = 0;
 	r->retry_at = mono_ms() + r->every_ms;
+	/* Status 0: a stop signal reached it (one for the whole process
+	 * group, likely: ours comes next), and it logged out. */
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_OK) {
+		r->done = true;
+		return;
+	}
 	if (!r->quiet && !stopping) {
 		spawn_describe(wstatus, desc, sizeof(desc));
 		cli_warn("registering: chat-register ended (%s); starting it "
@@ -856,7 +863,7 @@ reg_stop(struct reg *r, const char *user, const char *server)
 		kill(r->pid, SIGTERM);
 		close(r->fd);
 		spawn_reap(r->pid, true, &wstatus);
-	} else if (r->path != NULL) {
+	} else if (r->path != NULL && !r->done) {
 		pid = start_helper(r->path, argv, SPAWN_KEEP, &fd);
 		if (pid > 0) {
 			close(fd);
@@ -909,7 +916,7 @@ reg_tick(struct listener *l)
 	struct reg *r = l->reg;
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	if (r == NULL || r->path == NULL || r->pid > 0 ||
+	if (r == NULL || r->path == NULL || r->pid > 0 || r->done ||
 	    mono_ms() < r->retry_at)
 		return;
 	reg_start(r);
