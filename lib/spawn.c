@@ -70,11 +70,15 @@ child(const char *path, char *const argv[], const int fds[3], pid_t parent,
 {
 	static const int reset[] = { SIGPIPE, SIGTERM, SIGINT, SIGHUP,
 	    SIGCHLD, SIGQUIT };
+	struct sigaction dfl;
 	sigset_t none;
 	int i, fd, e;
 
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
 	for (i = 0; i < (int)(sizeof(reset) / sizeof(reset[0])); i++)
-		signal(reset[i], SIG_DFL);
+		sigaction(reset[i], &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)

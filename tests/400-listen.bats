@@ -273,6 +273,18 @@ UID1=0123456789abcdef0123456789abcdef
 	[ "$(cat "$BATS_TEST_TMPDIR/ids")" = "$(seq 1 2500)" ]
 }
 
+@test "a message whose line is long (64 KiB of control characters) is caught up whole" {
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	jq -cn '{sender: "alice", receiver: "bob", uid: "long-1",
+		content: ([range(65536)] | map(1) | implode)}' >"$BATS_TEST_TMPDIR/long"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary @"$BATS_TEST_TMPDIR/long" "$CHAT_SERVER/message/create/")" = 201 ]
+	start_listen bob --no-register
+	wait_for '"long-1"'
+	grep '"long-1"' "$LISTEN_OUT" | jq -e '.text | length == 65536'
+}
+
 @test "--no-catch-up prints nothing from the inbox; --no-register stays offline" {
 	chat-register -u bob -p 1 >/dev/null
 	chat-register -u alice -p 1 >/dev/null

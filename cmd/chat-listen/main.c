@@ -1,6 +1,8 @@
 /* chat-listen: accept direct connections from peers (wire protocol v1),
  * print every message received as a JSON line, acknowledge it once
- * printed; register with the directory and catch up with the inbox. */
+ * printed; register with the directory and catch up with the inbox
+ * through chat-register and chat-history, run as children, so that no
+ * HTTP client weighs on a listener that runs all day. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -468,11 +470,13 @@ serve(struct listener *l)
 	}
 }
 
-/* Lines read from a helper's output: at most HISTORY_LINE_MAX bytes a line. */
+/* Lines read from a helper's output, each at most HISTORY_LINE_MAX. */
 struct lines {
 	char *data;
-	size_t len, cap;
-	size_t scan;		/* no newline in [0, scan) */
+	size_t off;		/* where the unread bytes start */
+	size_t len;		/* and end */
+	size_t scan;		/* no newline in [off, scan) */
+	size_t cap;
 };
 
 /* Reads what fd has into b: the bytes read, 0 at the end, -1 on an error
@@ -484,12 +488,18 @@ lines_read(struct lines *b, int fd)
 	ssize_t n;
 	char *p;
 
+	if (b->off > 0) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->scan -= b->off;
+		b->off = 0;
+	}
+	if (b->len > HISTORY_LINE_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
 	if (b->cap - b->len < READ_CHUNK) {
 		cap = b->cap ? b->cap * 2 : READ_CHUNK * 2;
-		if (cap > HISTORY_LINE_MAX + READ_CHUNK * 2) {
-			errno = EMSGSIZE;
-			return -1;
-		}
 		if ((p = realloc(b->data, cap)) == NULL)
 			cli_die(EX_SOFTWARE, "out of memory");
 		b->data = p;
@@ -503,29 +513,23 @@ lines_read(struct lines *b, int fd)
 	return n;
 }
 
-/* The next whole line, its newline made a NUL, or NULL; *next: where
- * the bytes after it start, to give to lines_drop. */
+/* The next whole line, its newline made a NUL, and its length; NULL when
+ * no whole line is buffered. */
 static char *
-lines_next(struct lines *b, size_t *len, size_t *next)
+lines_next(struct lines *b, size_t *len)
 {
-	char *nl = memchr(b->data + b->scan, '\n', b->len - b->scan);
+	char *nl = b->len > b->scan ?
+	    memchr(b->data + b->scan, '\n', b->len - b->scan) : NULL, *line;
 
 	if (nl == NULL) {
 		b->scan = b->len;
 		return NULL;
 	}
 	*nl = '\0';
-	*len = (size_t)(nl - b->data);
-	*next = *len + 1;
-	return b->data;
-}
-
-static void
-lines_drop(struct lines *b, size_t n)
-{
-	memmove(b->data, b->data + n, b->len - n);
-	b->len -= n;
-	b->scan = 0;
+	line = b->data + b->off;
+	*len = (size_t)(nl - line);
+	b->off = b->scan = (size_t)(nl - b->data) + 1;
+	return line;
 }
 
 /* Waits for fd to be readable, or a stop signal (blocked but while
@@ -655,13 +659,13 @@ on_inbox(struct catchup *cu, json_t *m)
 static int
 catch_up_lines(struct catchup *cu, struct lines *b)
 {
-	size_t len, next;
+	size_t len;
 	json_error_t jerr;
 	json_t *m;
 	char *line;
 	int rc;
 
-	while ((line = lines_next(b, &len, &next)) != NULL) {
+	while ((line = lines_next(b, &len)) != NULL) {
 		m = json_loadb(line, len, 0, &jerr);
 		if (!json_is_object(m)) {
 			cli_warn("catching up: chat-history: not a JSON object: "
@@ -671,7 +675,6 @@ catch_up_lines(struct catchup *cu, struct lines *b)
 		}
 		rc = on_inbox(cu, m);
 		json_decref(m);
-		lines_drop(b, next);
 		if (rc != 0)
 			return -1;
 	}
