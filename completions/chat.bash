@@ -23,6 +23,8 @@ chat,chat-register,chat-peers,chat-friends,chat-history,chat-listen,chat-send  u
 chat,chat-register,chat-friends,chat-history,chat-listen,chat-send  user  -u --user
 chat-register,chat-listen  port     -p --port
 chat-register,chat-listen  addr     -a --address
+chat-register      seconds  --every
+chat-register      -        --logout
 chat-peers         -        --online
 chat-history       id       --after
 chat-history       n        -n --last

@@ -27,7 +27,8 @@ const char *cli_setting(const char *flag, const char *env, const char *def);
  * malloc'd; NULL when there is no HOME to go by. */
 char *cli_home(const char *flag);
 /* A directory client for the server given by flag, else CHAT_SERVER, else
- * the default, with CHAT_TIMEOUT; exits 64 when either is malformed. */
+ * the default, with CHAT_TIMEOUT; exits 64 when either is malformed.
+ * (In cli_dirclient.c: only the programs that call it link libcurl.) */
 struct dirclient *cli_dirclient(const char *server_flag);
 /* A decimal port number from 1 to 65535. */
 bool cli_port(const char *s, int *port);

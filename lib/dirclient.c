@@ -2,13 +2,11 @@
  * is read a page at a time and every answer is checked for its shape. */
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -779,49 +777,10 @@ dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
 int
 dc_local_ip(const struct dirclient *dc, char *out, size_t outlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
-	    .ai_flags = AI_NUMERICSERV }, *res = NULL, *ai;
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	CURLU *u = curl_url();
-	char *host = NULL, *port = NULL, name[NETADDR_HOSTLEN];
-	size_t n;
-	int fd, found = -1, p;
+	char host[256];
+	int port;
 
-	if (u == NULL)
+	if (netaddr_url(dc->server, host, sizeof(host), &port) != 0)
 		return -1;
-	if (curl_url_set(u, CURLUPART_URL, dc->server, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	    CURLUE_OK)
-		goto done;
-	/* An IPv6 literal comes in brackets. */
-	n = strlen(host);
-	if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		goto done;
-	for (ai = res; ai != NULL && found < 0; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
-			continue;
-		sslen = sizeof(ss);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
-			netaddr_format((struct sockaddr *)&ss, name, &p);
-			if (name[0] != '\0' && strlen(name) < outlen) {
-				memcpy(out, name, strlen(name) + 1);
-				found = 0;
-			}
-		}
-		close(fd);
-	}
-done:
-	if (res != NULL)
-		freeaddrinfo(res);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
-	return found;
+	return net_local_ip(host, port, out, outlen);
 }

@@ -1,4 +1,4 @@
-/* netaddr: "HOST:PORT" and "[V6]:PORT" addresses, listening sockets. */
+/* netaddr: "HOST:PORT" and "[V6]:PORT" addresses, URL hosts, sockets. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "netaddr.h"
@@ -149,4 +150,97 @@ net_connect(const char *host, int port, int64_t timeout_ms, char *err,
 	else
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
+}
+
+int
+netaddr_url(const char *url, char *host, size_t hostlen, int *port)
+{
+	const char *auth, *end, *h, *hend, *colon, *at;
+	char digits[6];
+	size_t n, i, o;
+	int64_t p;
+
+	if (strncasecmp(url, "http://", 7) == 0) {
+		auth = url + 7;
+		*port = 80;
+	} else if (strncasecmp(url, "https://", 8) == 0) {
+		auth = url + 8;
+		*port = 443;
+	} else
+		return -1;
+	end = auth + strcspn(auth, "/?#");
+	/* userinfo ends at the last '@' of the authority */
+	for (at = auth; (h = memchr(at, '@', (size_t)(end - at))) != NULL;
+	    at = h + 1)
+		;
+	h = at;
+	if (*h == '[') {
+		if ((hend = memchr(h, ']', (size_t)(end - h))) == NULL)
+			return -1;
+		colon = hend + 1;
+		h++;
+		if (colon < end && *colon != ':')
+			return -1;
+	} else {
+		hend = memchr(h, ':', (size_t)(end - h));
+		if (hend == NULL)
+			hend = end;
+		colon = hend;
+	}
+	if (colon < end) {
+		/* ":" and digits; an empty port is the default */
+		n = (size_t)(end - colon - 1);
+		if (n >= sizeof(digits))
+			return -1;
+		if (n > 0) {
+			memcpy(digits, colon + 1, n);
+			digits[n] = '\0';
+			if (!parse_int(digits, 1, 65535, &p))
+				return -1;
+			*port = (int)p;
+		}
+	}
+	n = (size_t)(hend - h);
+	if (n == 0)
+		return -1;
+	for (i = 0, o = 0; i < n; i++, o++) {
+		if (o + 1 >= hostlen)
+			return -1;
+		host[o] = h[i];
+		if (h[i] == '%' && i + 2 < n && h[i + 1] == '2' && h[i + 2] == '5')
+			i += 2;
+	}
+	host[o] = '\0';
+	return 0;
+}
+
+int
+net_local_ip(const char *host, int port, char *out, size_t outlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+	    .ai_flags = AI_NUMERICSERV }, *res, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char service[8], name[NETADDR_HOSTLEN];
+	int fd, found = -1, p;
+
+	snprintf(service, sizeof(service), "%d", port);
+	if (getaddrinfo(host, service, &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai != NULL && found < 0; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+			continue;
+		sslen = sizeof(ss);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+			netaddr_format((struct sockaddr *)&ss, name, &p);
+			if (name[0] != '\0' && strlen(name) < outlen) {
+				memcpy(out, name, strlen(name) + 1);
+				found = 0;
+			}
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return found;
 }

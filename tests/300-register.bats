@@ -163,3 +163,127 @@ has() {
 	[[ "$stderr" == "chat-register: http://127.0.0.1:$DIRD_PORT/register: "* ]]
 	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
 }
+
+# every_start ARGS...: chat-register --every in the background, output in
+# $BATS_TEST_TMPDIR/every.out and .err; sets EVERY_PID. Waits for the
+# first line.
+every_start() {
+	EVERY_OUT=$BATS_TEST_TMPDIR/every.out
+	EVERY_ERR=$BATS_TEST_TMPDIR/every.err
+	: >"$EVERY_OUT"
+	chat-register "$@" >"$EVERY_OUT" 2>"$EVERY_ERR" &
+	EVERY_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$EVERY_OUT" ] && return 0
+		kill -0 "$EVERY_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "no first registration" >&2
+	cat "$EVERY_ERR" >&2
+	return 1
+}
+
+@test "--every registers at once and again every SECONDS, a line each; a signal logs out and exits 0" {
+	local sig rc
+	for sig in TERM INT HUP; do
+		every_start -u alice -p 5000 -a 192.0.2.7 --every 0.2
+		head -n 1 "$EVERY_OUT" | jq -e '.username == "alice" and .port == 5000 and .online'
+		chat-peers alice | jq -e '.online == true'
+		sleep 0.7
+		[ "$(wc -l <"$EVERY_OUT")" -ge 3 ]
+		[ "$(jq -r .last_seen "$EVERY_OUT" | sort -u | wc -l)" -ge 3 ]
+		kill -"$sig" "$EVERY_PID"
+		rc=0
+		wait "$EVERY_PID" || rc=$?
+		[ "$rc" -eq 0 ] || { echo "SIG$sig: exit $rc" >&2; return 1; }
+		[ ! -s "$EVERY_ERR" ]
+		chat-peers alice | jq -e '.online == false'
+	done
+}
+
+@test "--every keeps a peer online past the presence window" {
+	stop_dird
+	start_dird --presence 1
+	every_start -u alice -p 5000 --every 0.3
+	sleep 1.5
+	chat-peers alice | jq -e '.online == true'
+	kill "$EVERY_PID"
+	wait "$EVERY_PID"
+}
+
+@test "--every rides out a directory that goes away: said once, registered again when it is back" {
+	every_start -u alice -p 5000 --every 0.1
+	port=$DIRD_PORT
+	stop_dird
+	sleep 0.6
+	start_dird -l "127.0.0.1:$port"
+	lines=$(wc -l <"$EVERY_OUT")
+	for _ in $(seq 1 100); do
+		[ "$(wc -l <"$EVERY_OUT")" -gt "$lines" ] && break
+		sleep 0.05
+	done
+	[ "$(wc -l <"$EVERY_OUT")" -gt "$lines" ]
+	[ "$(grep -c . "$EVERY_ERR")" -eq 1 ]
+	grep -q "^chat-register: http://127.0.0.1:$port/register: " "$EVERY_ERR"
+	kill "$EVERY_PID"
+	wait "$EVERY_PID"
+	chat-peers alice | jq -e '.online == false'
+}
+
+@test "--every with a directory that is down at the start: 69 at once, as without" {
+	stop_dird
+	run --separate-stderr timeout 10 chat-register -u alice -p 5000 --every 1
+	[ "$status" -eq 69 ]
+	[ -z "$output" ]
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+}
+
+@test "--every: a stdout that cannot be written is 74, after logging out" {
+	chat-register -u alice -p 5000 >/dev/null
+	run --separate-stderr timeout 10 bash -c \
+		'chat-register -u alice -p 5000 --every 1 >/dev/full'
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == "chat-register: stdout: "* ]]
+	chat-peers alice | jq -e '.online == false'
+}
+
+@test "--logout logs the peer out, prints nothing; an unknown peer is 67" {
+	chat-register -u alice -p 5000 >/dev/null
+	run --separate-stderr chat-register -u alice --logout
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+	chat-peers alice | jq -e '.online == false and .port == 5000'
+	CHAT_USER=alice run chat-register --logout
+	[ "$status" -eq 0 ]
+	run --separate-stderr chat-register -u nobody --logout
+	[ "$status" -eq 67 ]
+	[[ "$stderr" == "chat-register: "* ]]
+	stop_dird
+	run timeout 10 chat-register -u alice --logout
+	[ "$status" -eq 69 ]
+}
+
+@test "bad --every and --logout use: 64, checked before any request" {
+	local bad
+	for bad in "--every 0" "--every -1" "--every x" "--every 1s" \
+		"--every 86401" "--every nan" "--every=" "--logout -p 5000" \
+		"--logout -a 192.0.2.1" "--logout --every 1"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr chat-register -u alice -p 5000 $bad
+		if [[ $bad == --logout* ]]; then
+			# shellcheck disable=SC2086
+			run --separate-stderr chat-register -u alice $bad
+		fi
+		[ "$status" -eq 64 ] || { echo "$bad: $status" >&2; return 1; }
+		[[ "$stderr" == "chat-register: "* ]]
+	done
+	run chat-register --logout
+	[ "$status" -eq 64 ]
+	CHAT_PORT=5000 run chat-register -u alice --logout
+	[ "$status" -eq 0 ] || [ "$status" -eq 67 ]
+	api GET /peers
+	expect 200 '.peers == []'
+	run chat-register --help
+	[[ "$output" == *--every* && "$output" == *--logout* ]]
+}

@@ -9,6 +9,7 @@ setup() {
 	export CHAT_HOME=$BATS_TEST_TMPDIR/home
 	start_dird
 	LISTEN_PID=
+	SLOW_PID=
 }
 
 teardown() {
@@ -16,7 +17,53 @@ teardown() {
 		kill "$LISTEN_PID" 2>/dev/null || true
 		wait "$LISTEN_PID" 2>/dev/null || true
 	fi
+	if [ -n "$SLOW_PID" ]; then
+		kill "$SLOW_PID" 2>/dev/null || true
+		wait "$SLOW_PID" 2>/dev/null || true
+	fi
 	stop_dird
+}
+
+# helper_of NAME: the pid of the listener's child program NAME, waiting
+# up to 5 s for it.
+helper_of() {
+	local pid
+	for _ in $(seq 1 100); do
+		pid=$(pgrep -P "$LISTEN_PID" -x "$1") && { echo "$pid"; return 0; }
+		sleep 0.05
+	done
+	echo "chat-listen $LISTEN_PID has no $1" >&2
+	return 1
+}
+
+# gone PID: waits up to 5 s for the process to end.
+gone() {
+	for _ in $(seq 1 100); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	echo "process $1 is still running" >&2
+	return 1
+}
+
+# slow_directory: a loopback port where connections are taken and never
+# answered (perl, which every Debian has); sets SLOW_PID, SLOW_URL.
+slow_directory() {
+	local f=$BATS_TEST_TMPDIR/slow.port
+	perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+		    LocalPort => 0, Listen => 16, Proto => "tcp") or die $!;
+		open(my $p, ">", "$ARGV[0].tmp") or die $!;
+		print $p $s->sockport, "\n"; close $p;
+		rename "$ARGV[0].tmp", $ARGV[0];
+		alarm 60; my @held; while (my $c = $s->accept) { push @held, $c }
+	' "$f" &
+	SLOW_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$f" ] && { SLOW_URL=http://127.0.0.1:$(cat "$f"); return 0; }
+		sleep 0.05
+	done
+	return 1
 }
 
 # start_listen NAME [ARGS...]: starts chat-listen -a 127.0.0.1, waits for
@@ -206,6 +253,38 @@ UID1=0123456789abcdef0123456789abcdef
 	[ "$(cat "$CHAT_HOME/listen/bob/cursor")" = 2 ]
 }
 
+@test "a catch-up of more than a page: every message once, in order, the cursor at the last" {
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	for b in 0 1 2 3 4; do
+		api POST /message/create/ "$(jq -cn --argjson b "$b" '{messages:
+			[range($b * 500 + 1; $b * 500 + 501) | {sender: "alice",
+			receiver: "bob", content: "m\(.)", uid: "u\(.)"}]}')"
+		expect 201
+	done
+	start_listen bob --no-register
+	for _ in $(seq 1 200); do
+		[ "$(cat "$CHAT_HOME/listen/bob/cursor" 2>/dev/null)" = 2500 ] && break
+		sleep 0.05
+	done
+	[ "$(cat "$CHAT_HOME/listen/bob/cursor")" = 2500 ]
+	[ "$(grep -c '"offline":true' "$LISTEN_OUT")" -eq 2500 ]
+	jq -r 'select(.type == "message") | .id' "$LISTEN_OUT" >"$BATS_TEST_TMPDIR/ids"
+	[ "$(cat "$BATS_TEST_TMPDIR/ids")" = "$(seq 1 2500)" ]
+}
+
+@test "a message whose line is long (64 KiB of control characters) is caught up whole" {
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	jq -cn '{sender: "alice", receiver: "bob", uid: "long-1",
+		content: ([range(65536)] | map(1) | implode)}' >"$BATS_TEST_TMPDIR/long"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary @"$BATS_TEST_TMPDIR/long" "$CHAT_SERVER/message/create/")" = 201 ]
+	start_listen bob --no-register
+	wait_for '"long-1"'
+	grep '"long-1"' "$LISTEN_OUT" | jq -e '.text | length == 65536'
+}
+
 @test "--no-catch-up prints nothing from the inbox; --no-register stays offline" {
 	chat-register -u bob -p 1 >/dev/null
 	chat-register -u alice -p 1 >/dev/null
@@ -216,6 +295,113 @@ UID1=0123456789abcdef0123456789abcdef
 	sleep 0.3
 	! grep -q '"message"' "$LISTEN_OUT"
 	chat-peers bob | jq -e '.online == false'
+}
+
+@test "it links no libcurl: the directory is asked through chat-register and chat-history" {
+	run readelf -d "$(command -v chat-listen)"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | grep -q NEEDED
+	! printf '%s\n' "$output" | grep -E 'NEEDED.*(curl|ssl|crypto|gnutls)'
+}
+
+@test "its chat-register is gone once it stopped with SIGTERM, after logging out" {
+	start_listen bob
+	reg=$(helper_of chat-register)
+	chat-peers bob | jq -e '.online == true'
+	kill "$LISTEN_PID"
+	wait "$LISTEN_PID"
+	LISTEN_PID=
+	! kill -0 "$reg" 2>/dev/null
+	chat-peers bob | jq -e '.online == false'
+	[ ! -s "$BATS_TEST_TMPDIR/listen.err" ]
+}
+
+@test "SIGTERM to its whole process group, as Ctrl-C or systemd send it: logged out once, quietly" {
+	LISTEN_OUT=$BATS_TEST_TMPDIR/listen.out
+	setsid chat-listen -u bob -a 127.0.0.1 >"$LISTEN_OUT" \
+		2>"$BATS_TEST_TMPDIR/listen.err" &
+	LISTEN_PID=$!
+	wait_for '"listening"'
+	helper_of chat-register >/dev/null
+	kill -TERM -- "-$LISTEN_PID"
+	wait "$LISTEN_PID"
+	LISTEN_PID=
+	chat-peers bob | jq -e '.online == false'
+	[ ! -s "$BATS_TEST_TMPDIR/listen.err" ]
+}
+
+@test "killed with SIGKILL, its chat-register logs out and ends too" {
+	start_listen bob
+	reg=$(helper_of chat-register)
+	kill -KILL "$LISTEN_PID"
+	wait "$LISTEN_PID" || true
+	LISTEN_PID=
+	gone "$reg"
+	chat-peers bob | jq -e '.online == false'
+}
+
+@test "a directory down at the start: it listens and serves at once, registers once it is back" {
+	port=$DIRD_PORT
+	stop_dird
+	CHAT_HEARTBEAT=0.2 start_listen bob
+	run wire "$HELLO"
+	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
+	grep -q '^chat-register: ' "$BATS_TEST_TMPDIR/listen.err"
+	grep -q '^chat-listen: registering: .*starting it again' "$BATS_TEST_TMPDIR/listen.err"
+	grep -q '^chat-listen: catching up: ' "$BATS_TEST_TMPDIR/listen.err"
+	sleep 0.5
+	# said once, however many tries
+	[ "$(grep -c '^chat-register: ' "$BATS_TEST_TMPDIR/listen.err")" -eq 1 ]
+	start_dird -l "127.0.0.1:$port"
+	for _ in $(seq 1 100); do
+		chat-peers bob 2>/dev/null | jq -e '.online' >/dev/null && break
+		sleep 0.05
+	done
+	chat-peers bob | jq -e ".online == true and .port == $LISTEN_PORT"
+	kill "$LISTEN_PID"
+	wait "$LISTEN_PID"
+	LISTEN_PID=
+	chat-peers bob | jq -e '.online == false'
+}
+
+@test "SIGTERM during a slow catch-up stops it at once; chat-history is reaped" {
+	slow_directory
+	CHAT_SERVER=$SLOW_URL start_listen bob --no-register
+	hist=$(helper_of chat-history)
+	start=$(date +%s%N)
+	kill "$LISTEN_PID"
+	wait "$LISTEN_PID"
+	LISTEN_PID=
+	[ $((($(date +%s%N) - start) / 1000000)) -lt 2000 ]
+	gone "$hist"
+}
+
+@test "without chat-register and chat-history it says so and serves all the same" {
+	mkdir "$BATS_TEST_TMPDIR/alone"
+	cp "$(command -v chat-listen)" "$BATS_TEST_TMPDIR/alone/"
+	LISTEN_OUT=$BATS_TEST_TMPDIR/listen.out
+	PATH=/usr/bin:/bin "$BATS_TEST_TMPDIR/alone/chat-listen" -u bob \
+		-a 127.0.0.1 >"$LISTEN_OUT" 2>"$BATS_TEST_TMPDIR/listen.err" &
+	LISTEN_PID=$!
+	wait_for '"listening"'
+	LISTEN_PORT=$(head -n 1 "$LISTEN_OUT" | jq -r .port)
+	grep -q '^chat-listen: chat-register: not found' "$BATS_TEST_TMPDIR/listen.err"
+	grep -q '^chat-listen: chat-history: not found' "$BATS_TEST_TMPDIR/listen.err"
+	run timeout 5 chat-send -u alice --direct "127.0.0.1:$LISTEN_PORT" --no-store bob hi
+	[ "$status" -eq 0 ]
+	wait_for '"text":"hi"'
+	kill "$LISTEN_PID"
+	wait "$LISTEN_PID"
+	LISTEN_PID=
+}
+
+@test "a bad CHAT_SERVER or CHAT_TIMEOUT is a usage error, before listening" {
+	CHAT_SERVER=ftp://x run chat-listen -u bob
+	[ "$status" -eq 64 ]
+	run chat-listen -u bob -s 'http://[::1'
+	[ "$status" -eq 64 ]
+	CHAT_TIMEOUT=soon run chat-listen -u bob
+	[ "$status" -eq 64 ]
 }
 
 @test "usage errors exit 64; --help and --version exit 0" {

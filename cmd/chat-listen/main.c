@@ -1,12 +1,15 @@
 /* chat-listen: accept direct connections from peers (wire protocol v1),
  * print every message received as a JSON line, acknowledge it once
- * printed; register with the directory and catch up with the inbox. */
+ * printed; register with the directory and catch up with the inbox
+ * through chat-register and chat-history, run as children, so that no
+ * HTTP client weighs on a listener that runs all day. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <math.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -24,6 +28,7 @@
 #include "exitcodes.h"
 #include "netaddr.h"
 #include "seen.h"
+#include "spawn.h"
 #include "util.h"
 #include "valid.h"
 #include "wire.h"
@@ -32,6 +37,8 @@
 #define OUT_HIGH (1 << 20)	/* unread acks that stop reading a sender */
 #define READ_CHUNK 65536
 #define HEARTBEAT_S 30		/* a third of the directory's presence window */
+#define HISTORY_LINE_MAX (16 << 20)	/* bytes of a line from chat-history */
+#define SAVE_EVERY 1000		/* messages caught up between cursor saves */
 
 enum { ST_HELLO, ST_OPEN };
 
@@ -59,7 +66,11 @@ struct listener {
 	struct jsonw print;	/* lines for stdout, not yet written */
 	int64_t handshake_ms, idle_ms;
 	int status;		/* set: stop with it */
+	struct reg *reg;	/* the heartbeat co-process, or NULL */
 };
+
+static void reg_event(struct listener *l);
+static void reg_tick(struct listener *l);
 
 static volatile sig_atomic_t stopping;
 
@@ -68,13 +79,6 @@ on_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
-}
-
-static int
-cancelled(void *arg)
-{
-	(void)arg;
-	return stopping;
 }
 
 enum { OPT_VERSION = 256, OPT_NO_REGISTER, OPT_NO_CATCH_UP };
@@ -440,6 +444,10 @@ serve(struct listener *l)
 				on_accept(l);
 				continue;
 			}
+			if (evs[i].data.ptr == l->reg) {
+				reg_event(l);
+				continue;
+			}
 			/* c may have been closed by an earlier event of this
 			 * round: only the listener closes, and it does so
 			 * while handling c's own event, so c is alive here. */
@@ -458,14 +466,147 @@ serve(struct listener *l)
 			on_readable(l, c);
 		}
 		expire(l);
+		reg_tick(l);
 	}
+}
+
+/* Lines read from a helper's output, each at most HISTORY_LINE_MAX. */
+struct lines {
+	char *data;
+	size_t off;		/* where the unread bytes start */
+	size_t len;		/* and end */
+	size_t scan;		/* no newline in [off, scan) */
+	size_t cap;
+};
+
+/* Reads what fd has into b: the bytes read, 0 at the end, -1 on an error
+ * or a line longer than HISTORY_LINE_MAX (errno EMSGSIZE). */
+static ssize_t
+lines_read(struct lines *b, int fd)
+{
+	size_t cap;
+	ssize_t n;
+	char *p;
+
+	if (b->off > 0) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->scan -= b->off;
+		b->off = 0;
+	}
+	if (b->len > HISTORY_LINE_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (b->cap - b->len < READ_CHUNK) {
+		cap = b->cap ? b->cap * 2 : READ_CHUNK * 2;
+		if ((p = realloc(b->data, cap)) == NULL)
+			cli_die(EX_SOFTWARE, "out of memory");
+		b->data = p;
+		b->cap = cap;
+	}
+	while ((n = read(fd, b->data + b->len, b->cap - b->len)) < 0 &&
+	    errno == EINTR)
+		;
+	if (n > 0)
+		b->len += (size_t)n;
+	return n;
+}
+
+/* The next whole line, its newline made a NUL, and its length; NULL when
+ * no whole line is buffered. */
+static char *
+lines_next(struct lines *b, size_t *len)
+{
+	char *nl = b->len > b->scan ?
+	    memchr(b->data + b->scan, '\n', b->len - b->scan) : NULL, *line;
+
+	if (nl == NULL) {
+		b->scan = b->len;
+		return NULL;
+	}
+	*nl = '\0';
+	line = b->data + b->off;
+	*len = (size_t)(nl - line);
+	b->off = b->scan = (size_t)(nl - b->data) + 1;
+	return line;
+}
+
+/* Waits for fd to be readable, or a stop signal (blocked but while
+ * waiting), or timeout_ms (-1: none): 1, 0 on a timeout, -1 stopping. */
+static int
+wait_readable(int fd, int64_t timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec ts, *tp = NULL;
+	sigset_t none;
+	int n;
+
+	sigemptyset(&none);
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (timeout_ms % 1000) * 1000000;
+		tp = &ts;
+	}
+	while (!stopping) {
+		n = ppoll(&p, 1, tp, &none);
+		if (n > 0)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (errno != EINTR)
+			cli_die(EX_OSERR, "poll: %s", strerror(errno));
+	}
+	return -1;
+}
+
+/* The helper program name, next to this one or in PATH; NULL, said on
+ * stderr with what goes missing, when there is none. */
+static char *
+helper(const char *name, const char *missing)
+{
+	char *path = spawn_find(name);
+
+	if (path == NULL && errno != ENOENT)
+		cli_die(EX_SOFTWARE, "out of memory");
+	if (path == NULL)
+		cli_warn("%s: not found next to chat-listen or in PATH; %s",
+		    name, missing);
+	return path;
+}
+
+/* Starts path with argv, its stdout a pipe whose end is *out: its pid,
+ * or -1 said on stderr. */
+static pid_t
+start_helper(const char *path, char *const argv[], int errfd, int *out)
+{
+	char err[512];
+	int p[2], fds[3];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		cli_warn("pipe: %s", strerror(errno));
+		return -1;
+	}
+	fds[0] = SPAWN_NULL;
+	fds[1] = p[1];
+	fds[2] = errfd;
+	pid = spawn_child(path, argv, fds, err, sizeof(err));
+	close(p[1]);
+	if (pid < 0) {
+		cli_warn("%s", err);
+		close(p[0]);
+		return -1;
+	}
+	*out = p[0];
+	return pid;
 }
 
 struct catchup {
 	struct listener *l;
 	int64_t last;
 	int64_t saved;
-	int items;		/* of this page */
+	int items;		/* since the cursor was saved */
 };
 
 static int
@@ -482,13 +623,14 @@ save_cursor(struct catchup *cu)
 		return -1;
 	}
 	cu->saved = cu->last;
+	cu->items = 0;
 	return 0;
 }
 
+/* One message of the inbox: printed unless its uid was; -1 to stop. */
 static int
-on_inbox(void *arg, json_t *m)
+on_inbox(struct catchup *cu, json_t *m)
 {
-	struct catchup *cu = arg;
 	const char *uid = json_string_value(json_object_get(m, "uid"));
 	json_t *id = json_object_get(m, "id"), *o;
 
@@ -503,82 +645,238 @@ on_inbox(void *arg, json_t *m)
 		    "ts", json_object_get(m, "ts"), "offline", 1);
 		if (o != NULL)
 			print_json(cu->l, o);
-	}
+	} else if (!seen_has(cu->l->seen, uid))
+		cli_die(EX_SOFTWARE, "out of memory");
 	if (json_integer_value(id) > cu->last)
 		cu->last = json_integer_value(id);
-	if (cu->l->print.len >= PRINT_CHUNK && save_cursor(cu) != 0)
-		return 1;
-	return stopping || ++cu->items >= DC_PAGE;
+	if ((cu->l->print.len >= PRINT_CHUNK || ++cu->items >= SAVE_EVERY) &&
+	    save_cursor(cu) != 0)
+		return -1;
+	return 0;
+}
+
+/* The lines b holds, each a message; -1 to stop. */
+static int
+catch_up_lines(struct catchup *cu, struct lines *b)
+{
+	size_t len;
+	json_error_t jerr;
+	json_t *m;
+	char *line;
+	int rc;
+
+	while ((line = lines_next(b, &len)) != NULL) {
+		m = json_loadb(line, len, 0, &jerr);
+		if (!json_is_object(m)) {
+			cli_warn("catching up: chat-history: not a JSON object: "
+			    "%s", jerr.text);
+			json_decref(m);
+			return -1;
+		}
+		rc = on_inbox(cu, m);
+		json_decref(m);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Prints the inbox after the saved cursor, as chat-history prints it,
+ * saving the cursor as it goes: a listener stopped midway goes on from
+ * there. */
+static void
+catch_up(struct listener *l, const char *server)
+{
+	struct catchup cu = { .l = l };
+	struct lines b = { 0 };
+	char *path, after[24], desc[64];
+	char *argv[] = { "chat-history", "-u", (char *)l->user, "--after",
+	    after, "-s", (char *)server, NULL };
+	bool failed = false;
+	int fd, wstatus;
+	ssize_t n;
+	pid_t pid;
+
+	if ((path = helper("chat-history", "not catching up")) == NULL)
+		return;
+	cu.last = cu.saved = seen_cursor(l->seen);
+	snprintf(after, sizeof(after), "%" PRId64, cu.last);
+	pid = start_helper(path, argv, SPAWN_KEEP, &fd);
+	free(path);
+	if (pid < 0)
+		return;
+	while (wait_readable(fd, -1) > 0) {
+		if ((n = lines_read(&b, fd)) <= 0) {
+			if (n < 0) {
+				cli_warn("catching up: chat-history: %s",
+				    strerror(errno));
+				failed = true;
+			}
+			break;
+		}
+		if (catch_up_lines(&cu, &b) != 0) {
+			failed = true;
+			break;
+		}
+	}
+	/* Stopped early: the rest comes next time. */
+	if (stopping || failed)
+		kill(pid, SIGTERM);
+	close(fd);
+	if (spawn_reap(pid, true, &wstatus) == 1 && !stopping && !failed &&
+	    !(WIFEXITED(wstatus) && (WEXITSTATUS(wstatus) == EX_OK ||
+	    WEXITSTATUS(wstatus) == EX_NOUSER))) {
+		spawn_describe(wstatus, desc, sizeof(desc));
+		cli_warn("catching up: chat-history: %s; the rest comes at the "
+		    "next start", desc);
+	}
+	free(b.data);
+	if (l->status == 0)
+		save_cursor(&cu);
+}
+
+/* The heartbeat: one chat-register --every co-process, which registers,
+ * registers again every so often, and logs out when it gets SIGTERM. */
+struct reg {
+	char *path;		/* of chat-register; NULL: none */
+	char *argv[13];
+	char port[8], every[32];
+	pid_t pid;		/* 0: not running */
+	int fd;			/* its stdout, a line a registration; or -1 */
+	int64_t lines;		/* of this one */
+	bool quiet;		/* the last one failed: say no more */
+	bool done;		/* it was stopped and logged out: leave it */
+	int64_t every_ms, retry_at;
+};
+
+static void
+reg_init(struct reg *r, const char *user, const char *server,
+    const char *ip, int port, int64_t every_ms)
+{
+	int i = 0;
+
+	r->pid = 0;
+	r->fd = -1;
+	r->every_ms = every_ms;
+	r->path = helper("chat-register", "not registering: only senders "
+	    "given the address find this listener");
+	snprintf(r->port, sizeof(r->port), "%d", port);
+	snprintf(r->every, sizeof(r->every), "%" PRId64 ".%03d",
+	    every_ms / 1000, (int)(every_ms % 1000));
+	r->argv[i++] = "chat-register";
+	r->argv[i++] = "-u";
+	r->argv[i++] = (char *)user;
+	r->argv[i++] = "-p";
+	r->argv[i++] = r->port;
+	r->argv[i++] = "-s";
+	r->argv[i++] = (char *)server;
+	r->argv[i++] = "--every";
+	r->argv[i++] = r->every;
+	if (ip != NULL) {
+		r->argv[i++] = "-a";
+		r->argv[i++] = (char *)ip;
+	}
+	r->argv[i] = NULL;
 }
 
 static void
-catch_up(struct listener *l, struct dirclient *dc)
+reg_start(struct reg *r)
 {
-	struct catchup cu = { .l = l };
-	struct dc_query q = { .user = l->user };
-	enum dc_status st;
-
-	/* A page a call, each after the last id seen: the cursor is saved
-	 * as it goes, and a listener stopped midway goes on from there. */
-	cu.last = cu.saved = seen_cursor(l->seen);
-	do {
-		q.after = cu.last;
-		cu.items = 0;
-		st = dc_messages(dc, &q, on_inbox, &cu);
-		if (st != DC_OK && st != DC_NOT_FOUND && st != DC_CANCELLED)
-			cli_warn("catching up: %s", dc_error(dc));
-		if (l->status == 0)
-			save_cursor(&cu);
-	} while (st == DC_OK && cu.items >= DC_PAGE && l->status == 0 &&
-	    !stopping);
+	if (r->path == NULL)
+		return;
+	r->lines = 0;
+	r->retry_at = mono_ms() + r->every_ms;
+	r->pid = start_helper(r->path, r->argv, r->quiet ? SPAWN_NULL :
+	    SPAWN_KEEP, &r->fd);
+	if (r->pid < 0)
+		r->pid = 0;
 }
 
-struct heartbeat {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
-	struct dirclient *dc;
-	const char *user, *ip;
-	int port;
-	int64_t every_ms;
-};
-
-static void *
-heartbeat(void *arg)
+/* Reads what the co-process printed; at its end, reaps it and says why
+ * it ended when nobody asked it to. */
+static void
+reg_readable(struct reg *r, int epfd)
 {
-	struct heartbeat *hb = arg;
-	struct timespec until;
-	enum dc_status st;
-	json_t *peer;
-	bool warned = false;
+	char buf[4096], desc[64];
+	ssize_t n;
+	int wstatus;
 
-	pthread_mutex_lock(&hb->lock);
-	while (!hb->stop) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += hb->every_ms / 1000;
-		until.tv_nsec += (hb->every_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
+	while ((n = read(r->fd, buf, sizeof(buf))) < 0 && errno == EINTR)
+		;
+	if (n > 0) {
+		if (memchr(buf, '\n', (size_t)n) != NULL) {
+			r->lines++;
+			r->quiet = false;
 		}
-		while (!hb->stop && pthread_cond_timedwait(&hb->cond, &hb->lock,
-		    &until) != ETIMEDOUT)
-			;
-		if (hb->stop)
-			break;
-		pthread_mutex_unlock(&hb->lock);
-		st = dc_register(hb->dc, hb->user, hb->ip, hb->port, &peer);
-		if (st == DC_OK) {
-			json_decref(peer);
-			warned = false;
-		} else if (!warned) {
-			cli_warn("registering: %s", dc_error(hb->dc));
-			warned = true;
-		}
-		pthread_mutex_lock(&hb->lock);
+		return;
 	}
-	pthread_mutex_unlock(&hb->lock);
-	return NULL;
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (epfd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL);
+	close(r->fd);
+	r->fd = -1;
+	if (spawn_reap(r->pid, true, &wstatus) != 1)
+		wstatus = EX_SOFTWARE << 8;
+	r->pid = 0;
+	r->retry_at = mono_ms() + r->every_ms;
+	/* Status 0: a stop signal reached it (one for the whole process
+	 * group, likely: ours comes next), and it logged out. */
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_OK) {
+		r->done = true;
+		return;
+	}
+	if (!r->quiet && !stopping) {
+		spawn_describe(wstatus, desc, sizeof(desc));
+		cli_warn("registering: chat-register ended (%s); starting it "
+		    "again every %s s", desc, r->every);
+	}
+	/* It ended before registering: the directory is away. */
+	if (r->lines == 0)
+		r->quiet = true;
+}
+
+/* At the start: waits for the first registration, so that the listener
+ * can be found once it says it listens and no message stored meanwhile
+ * is missed by the catch-up; bounded by a request's time. */
+static void
+reg_first(struct reg *r, int64_t timeout_ms)
+{
+	int64_t until = mono_ms() + timeout_ms + 2000, left;
+
+	reg_start(r);
+	while (r->pid > 0 && r->lines == 0 && !stopping &&
+	    (left = until - mono_ms()) > 0) {
+		if (wait_readable(r->fd, left) > 0)
+			reg_readable(r, -1);
+	}
+}
+
+/* Stops the co-process, which logs out, and waits for it; when none
+ * runs, logs out with chat-register --logout. */
+static void
+reg_stop(struct reg *r, const char *user, const char *server)
+{
+	char *argv[] = { "chat-register", "-u", (char *)user, "--logout",
+	    "-s", (char *)server, NULL };
+	int wstatus, fd;
+	pid_t pid;
+
+	if (r->pid > 0) {
+		kill(r->pid, SIGTERM);
+		close(r->fd);
+		spawn_reap(r->pid, true, &wstatus);
+	} else if (r->path != NULL && !r->done) {
+		pid = start_helper(r->path, argv, SPAWN_KEEP, &fd);
+		if (pid > 0) {
+			close(fd);
+			spawn_reap(pid, true, &wstatus);
+		}
+	}
+	r->pid = 0;
+	r->fd = -1;
+	free(r->path);
+	r->path = NULL;
 }
 
 /* CHAT_HOME/listen/NAME, the name in lower case. */
@@ -608,6 +906,28 @@ raise_nofile(size_t want)
 	}
 }
 
+static void
+reg_event(struct listener *l)
+{
+	reg_readable(l->reg, l->epfd);
+}
+
+/* A co-process that ended is started again, once its time has come. */
+static void
+reg_tick(struct listener *l)
+{
+	struct reg *r = l->reg;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (r == NULL || r->path == NULL || r->pid > 0 || r->done ||
+	    mono_ms() < r->retry_at)
+		return;
+	reg_start(r);
+	ev.data.ptr = r;
+	if (r->pid > 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, r->fd, &ev) != 0)
+		cli_die(EX_OSERR, "epoll: %s", strerror(errno));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -625,21 +945,17 @@ main(int argc, char **argv)
 	const char *addr = NULL, *port_s = NULL, *server = NULL, *user = NULL;
 	bool reg = true, catchup = true;
 	struct listener l = { .epfd = -1 };
-	struct heartbeat hb = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	    .cond = PTHREAD_COND_INITIALIZER };
-	struct dirclient *dc;
+	struct reg r = { .fd = -1 };
 	struct sockaddr_storage ss;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	struct sigaction sa;
 	sigset_t block;
 	socklen_t sl = sizeof(ss);
-	pthread_t thread;
 	char local[NETADDR_HOSTLEN], bound[NETADDR_HOSTLEN], err[512], *dir;
+	char dirhost[256];
 	const char *regip;
-	enum dc_status st;
-	json_t *peer;
-	int c, port = 0, bport;
-	int64_t max;
+	int c, port = 0, bport, dirport;
+	int64_t max, every_ms, timeout_ms;
 
 	cli_init();
 	while ((c = getopt_long(argc, argv, "a:hp:s:u:", longopts,
@@ -684,6 +1000,9 @@ main(int argc, char **argv)
 		cli_die(EX_USAGE, "%s: not a port (1 to 65535)", port_s);
 	if (addr != NULL && !valid_ip(addr))
 		cli_die(EX_USAGE, "%s: not an IPv4 or IPv6 address", addr);
+	server = cli_setting(server, CLI_ENV_SERVER, DC_SERVER_DEFAULT);
+	if (netaddr_url(server, dirhost, sizeof(dirhost), &dirport) != 0)
+		cli_die(EX_USAGE, "%s: not an http or https URL", server);
 	l.user = user;
 	l.handshake_ms = env_ms("CHAT_HANDSHAKE_TIMEOUT", 10000);
 	l.idle_ms = env_ms("CHAT_IDLE_TIMEOUT", 600000);
@@ -694,14 +1013,15 @@ main(int argc, char **argv)
 		l.maxconns = (size_t)max;
 	} else
 		l.maxconns = 1000;
-	hb.every_ms = env_ms("CHAT_HEARTBEAT", HEARTBEAT_S * 1000);
+	every_ms = env_ms("CHAT_HEARTBEAT", HEARTBEAT_S * 1000);
+	/* The helpers read it too; a bad one is said here, once. */
+	timeout_ms = env_ms(CLI_ENV_TIMEOUT, 10000);
 
-	dc = cli_dirclient(server);
 	/* By default it listens where the directory is reached from: the
 	 * address it registers. */
 	if (addr == NULL)
-		addr = dc_local_ip(dc, local, sizeof(local)) == 0 ? local :
-		    "127.0.0.1";
+		addr = net_local_ip(dirhost, dirport, local, sizeof(local)) ==
+		    0 ? local : "127.0.0.1";
 	dir = state_dir(user);
 	if ((l.seen = seen_open(dir, err, sizeof(err))) == NULL)
 		cli_die(EX_IOERR, "%s", err);
@@ -718,62 +1038,48 @@ main(int argc, char **argv)
 	    epoll_ctl(l.epfd, EPOLL_CTL_ADD, l.lfd, &ev) != 0)
 		cli_die(EX_OSERR, "epoll: %s", strerror(errno));
 
+	/* The stop signals are taken only while waiting (ppoll, epoll_pwait),
+	 * so none comes between a look at stopping and a wait. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	/* A closed terminal: log out as for SIGTERM, rather than vanish
-	 * while the directory still says online. */
-	sigaction(SIGHUP, &sa, NULL);
-	dc_set_cancel(dc, cancelled, NULL);
-
-	print_json(&l, json_pack("{s:s, s:s, s:i, s:s}", "type", "listening",
-	    "addr", bound, "port", bport, "user", user));
-	if (commit(&l, NULL) != 0)
-		return l.status;
-
-	regip = strcmp(bound, "0.0.0.0") == 0 || strcmp(bound, "::") == 0 ?
-	    (dc_local_ip(dc, local, sizeof(local)) == 0 ? local : NULL) : bound;
-	if (reg) {
-		if ((st = dc_register(dc, user, regip, bport, &peer)) == DC_OK)
-			json_decref(peer);
-		else if (st != DC_CANCELLED)
-			cli_warn("registering: %s", dc_error(dc));
-	}
-	if (catchup && !stopping)
-		catch_up(&l, dc);
-
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	/* A closed terminal: log out as for SIGTERM, rather than vanish
+	 * while the directory still says online. */
 	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	if (sigprocmask(SIG_BLOCK, &block, NULL) != 0 ||
+	    sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0 ||
+	    sigaction(SIGHUP, &sa, NULL) != 0)
+		cli_die(EX_OSERR, "signals: %s", strerror(errno));
+
+	regip = strcmp(bound, "0.0.0.0") == 0 || strcmp(bound, "::") == 0 ?
+	    (net_local_ip(dirhost, dirport, local, sizeof(local)) == 0 ?
+	    local : NULL) : bound;
 	if (reg) {
-		hb.user = user;
-		hb.ip = regip;
-		hb.port = bport;
-		hb.dc = cli_dirclient(server);
-		if (pthread_create(&thread, NULL, heartbeat, &hb) != 0)
-			cli_die(EX_OSERR, "cannot start the heartbeat");
+		reg_init(&r, user, server, regip, bport, every_ms);
+		reg_first(&r, timeout_ms);
+		l.reg = &r;
+		ev.data.ptr = &r;
+		if (r.pid > 0 && epoll_ctl(l.epfd, EPOLL_CTL_ADD, r.fd, &ev) != 0)
+			cli_die(EX_OSERR, "epoll: %s", strerror(errno));
 	}
-	if (l.status == 0)
-		serve(&l);
+
+	print_json(&l, json_pack("{s:s, s:s, s:i, s:s}", "type", "listening",
+	    "addr", bound, "port", bport, "user", user));
+	if (commit(&l, NULL) == 0) {
+		if (catchup && !stopping)
+			catch_up(&l, server);
+		if (l.status == 0)
+			serve(&l);
+	}
 	while (l.nconns > 0)
 		close_conn(&l, l.conns[0], "stopping");
 	commit(&l, NULL);
-	if (reg) {
-		pthread_mutex_lock(&hb.lock);
-		hb.stop = true;
-		pthread_cond_signal(&hb.cond);
-		pthread_mutex_unlock(&hb.lock);
-		pthread_join(thread, NULL);
-		dc_free(hb.dc);
-		dc_set_cancel(dc, NULL, NULL);
-		if (dc_logout(dc, user) != DC_OK)
-			cli_warn("logging out: %s", dc_error(dc));
-	}
-	dc_free(dc);
+	if (reg)
+		reg_stop(&r, user, server);
 	seen_close(l.seen);
 	wire_out_free(&l.print);
 	free(l.conns);

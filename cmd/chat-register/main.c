@@ -1,28 +1,143 @@
 /* chat-register: register a peer with the directory, or update it (a
- * heartbeat); prints the peer as the directory recorded it. */
+ * heartbeat); prints the peer as the directory recorded it. With --every
+ * it stays running as the heartbeat and logs out when stopped; with
+ * --logout it logs the peer out. */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "dirclient.h"
 #include "exitcodes.h"
 #include "valid.h"
 
-enum { OPT_VERSION = 256 };
+#define EVERY_MAX 86400		/* seconds between registrations, at most */
+
+enum { OPT_VERSION = 256, OPT_EVERY, OPT_LOGOUT };
 
 static noreturn void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: chat-register -u name -p port [-a ip] [-s url]\n");
+	fprintf(f, "usage: chat-register -u name -p port [-a ip] [-s url]\n"
+	    "       chat-register -u name -p port [-a ip] [-s url] "
+	    "--every seconds\n"
+	    "       chat-register -u name --logout [-s url]\n");
 	if (status == EX_OK)
 		fputs("  -u, --user NAME   the peer to register (else CHAT_USER)\n"
 		    "  -p, --port PORT   the port it listens on (else CHAT_PORT)\n"
 		    "  -a, --address IP  its address (else the one that reaches the server)\n"
 		    "  -s, --server URL  the directory (else CHAT_SERVER)\n"
+		    "      --every SECONDS  stay running: register again every SECONDS;\n"
+		    "                    log out on SIGTERM, SIGINT or SIGHUP\n"
+		    "      --logout      log the peer out: offline until it registers again\n"
 		    "  -h, --help        this help\n"
 		    "      --version     the version\n", f);
 	exit(status);
+}
+
+/* Seconds, maybe with a fraction, more than 0 and at most EVERY_MAX. */
+static bool
+parse_seconds(const char *s, struct timespec *ts)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 ||
+	    !isfinite(v) || v <= 0 || v > EVERY_MAX)
+		return false;
+	ts->tv_sec = (time_t)v;
+	ts->tv_nsec = (long)((v - (double)ts->tv_sec) * 1e9);
+	if (ts->tv_sec == 0 && ts->tv_nsec < 1000000)
+		ts->tv_nsec = 1000000;
+	return true;
+}
+
+/* The signals that stop --every: blocked, and looked for. */
+static sigset_t stop_signals;
+
+static int
+stop_pending(void *arg)
+{
+	sigset_t pending;
+	int i;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+	(void)arg;
+	if (sigpending(&pending) != 0)
+		return 0;
+	for (i = 0; i < 3; i++)
+		if (sigismember(&pending, sigs[i]))
+			return 1;
+	return 0;
+}
+
+/* One line on stdout; false when it cannot be written. */
+static bool
+print_peer(const json_t *peer)
+{
+	errno = 0;
+	if (json_dumpf(peer, stdout, JSON_COMPACT) != 0 ||
+	    putchar('\n') == EOF || fflush(stdout) == EOF) {
+		cli_warn("stdout: %s", errno ? strerror(errno) : "write error");
+		return false;
+	}
+	return true;
+}
+
+/* --every: registers now and again every interval until a stop signal,
+ * riding out a directory that is down; then logs out. Returns the exit
+ * status. */
+static int
+heartbeat(struct dirclient *dc, const char *user, const char *ip, int port,
+    const struct timespec *every)
+{
+	enum dc_status st;
+	json_t *peer;
+	bool warned = false;
+	int status = EX_OK, sig;
+
+	dc_set_cancel(dc, stop_pending, NULL);
+	/* The first registration decides, as without --every: a directory
+	 * that cannot be reached at the start is an error. */
+	st = dc_register(dc, user, ip, port, &peer);
+	if (st != DC_OK && st != DC_CANCELLED)
+		cli_die(dc_exit_status(st), "%s", dc_error(dc));
+	if (st == DC_OK) {
+		if (!print_peer(peer))
+			status = EX_IOERR;
+		json_decref(peer);
+	}
+	while (status == EX_OK && st != DC_CANCELLED) {
+		sig = sigtimedwait(&stop_signals, NULL, every);
+		if (sig > 0)
+			break;
+		if (sig < 0 && errno != EAGAIN)
+			continue;
+		st = dc_register(dc, user, ip, port, &peer);
+		if (st == DC_OK) {
+			warned = false;
+			if (!print_peer(peer))
+				status = EX_IOERR;
+			json_decref(peer);
+		} else if (st != DC_CANCELLED && !warned) {
+			cli_warn("%s", dc_error(dc));
+			warned = true;
+		}
+	}
+	dc_set_cancel(dc, NULL, NULL);
+	if ((st = dc_logout(dc, user)) != DC_OK) {
+		cli_warn("logging out: %s", dc_error(dc));
+		if (status == EX_OK)
+			status = dc_exit_status(st);
+	}
+	return status;
 }
 
 int
@@ -33,16 +148,21 @@ main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "server", required_argument, NULL, 's' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "every", required_argument, NULL, OPT_EVERY },
+		{ "logout", no_argument, NULL, OPT_LOGOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ip = NULL, *port_s = NULL, *server = NULL, *user = NULL;
+	const char *every_s = NULL;
+	struct timespec every;
 	struct dirclient *dc;
 	enum dc_status st;
+	bool logout = false;
 	char local[64];
 	json_t *peer;
-	int c, port;
+	int c, port, status;
 
 	cli_init();
 	while ((c = getopt_long(argc, argv, "a:hp:s:u:", longopts,
@@ -60,6 +180,12 @@ main(int argc, char **argv)
 		case 'u':
 			user = optarg;
 			break;
+		case OPT_EVERY:
+			every_s = optarg;
+			break;
+		case OPT_LOGOUT:
+			logout = true;
+			break;
 		case 'h':
 			usage(stdout, EX_OK);
 		case OPT_VERSION:
@@ -70,26 +196,55 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(stderr, EX_USAGE);
+	if (logout && (port_s != NULL || ip != NULL || every_s != NULL)) {
+		cli_warn("--logout takes no -p, -a or --every");
+		usage(stderr, EX_USAGE);
+	}
 	user = cli_setting(user, CLI_ENV_USER, NULL);
-	port_s = cli_setting(port_s, CLI_ENV_PORT, NULL);
-	if (user == NULL || port_s == NULL) {
+	if (!logout)
+		port_s = cli_setting(port_s, CLI_ENV_PORT, NULL);
+	if (user == NULL || (!logout && port_s == NULL)) {
 		cli_warn("%s", user == NULL ? "no user: give -u or set CHAT_USER"
 		    : "no port: give -p or set CHAT_PORT");
 		usage(stderr, EX_USAGE);
 	}
 	if (!valid_username(user))
 		cli_die(EX_USAGE, "%s: not a username", user);
-	if (!cli_port(port_s, &port))
+	if (!logout && !cli_port(port_s, &port))
 		cli_die(EX_USAGE, "%s: not a port (1 to 65535)", port_s);
 	if (ip != NULL && !valid_ip(ip))
 		cli_die(EX_USAGE, "%s: not an IPv4 or IPv6 address", ip);
+	if (every_s != NULL && !parse_seconds(every_s, &every))
+		cli_die(EX_USAGE, "--every: %s: not a number of seconds "
+		    "(more than 0, at most %d)", every_s, EVERY_MAX);
+	/* Blocked before the first request, so that a stop signal is never
+	 * lost: it cancels a request, or ends the wait for the next. */
+	if (every_s != NULL) {
+		sigemptyset(&stop_signals);
+		sigaddset(&stop_signals, SIGTERM);
+		sigaddset(&stop_signals, SIGINT);
+		sigaddset(&stop_signals, SIGHUP);
+		if (sigprocmask(SIG_BLOCK, &stop_signals, NULL) != 0)
+			cli_die(EX_OSERR, "signals: %s", strerror(errno));
+	}
 
 	dc = cli_dirclient(server);
+	if (logout) {
+		if ((st = dc_logout(dc, user)) != DC_OK)
+			cli_die(dc_exit_status(st), "%s", dc_error(dc));
+		dc_free(dc);
+		return EX_OK;
+	}
 	/* Without -a, the address that reaches the directory is the one
 	 * peers are most likely to reach too; when even that is unknown,
 	 * the directory records the address it sees. */
 	if (ip == NULL && dc_local_ip(dc, local, sizeof(local)) == 0)
 		ip = local;
+	if (every_s != NULL) {
+		status = heartbeat(dc, user, ip, port, &every);
+		dc_free(dc);
+		return status;
+	}
 	if ((st = dc_register(dc, user, ip, port, &peer)) != DC_OK)
 		cli_die(dc_exit_status(st), "%s", dc_error(dc));
 	cli_print(peer);
