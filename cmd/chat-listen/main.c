@@ -753,6 +753,7 @@ static void
 reg_init(struct reg *r, const char *user, const char *server,
     const char *ip, int port, int64_t every_ms)
 {
+	char *p;
 	int i = 0;
 
 	r->pid = 0;
@@ -763,6 +764,11 @@ reg_init(struct reg *r, const char *user, const char *server,
 	snprintf(r->port, sizeof(r->port), "%d", port);
 	snprintf(r->every, sizeof(r->every), "%" PRId64 ".%03d",
 	    every_ms / 1000, (int)(every_ms % 1000));
+	/* "30", "0.2": as people write it, for --every and messages */
+	for (p = r->every + strlen(r->every); p[-1] == '0'; )
+		*--p = '\0';
+	if (p[-1] == '.')
+		p[-1] = '\0';
 	r->argv[i++] = "chat-register";
 	r->argv[i++] = "-u";
 	r->argv[i++] = (char *)user;
