@@ -66,7 +66,7 @@ struct listener {
 	struct jsonw print;	/* lines for stdout, not yet written */
 	int64_t handshake_ms, idle_ms;
 	int status;		/* set: stop with it */
-	struct reg *reg;	/* the heartbeat co-process, or NULL */
+	struct reg *reg;	/* the heartbeat, or NULL */
 };
 
 static void reg_event(struct listener *l);
@@ -735,18 +735,18 @@ catch_up(struct listener *l, const char *server)
 		save_cursor(&cu);
 }
 
-/* The heartbeat: one chat-register --every co-process, which registers,
- * registers again every so often, and logs out when it gets SIGTERM. */
+/* The heartbeat: chat-register, run every every_ms to register once
+ * more. Between runs nothing else runs beside the listener, so that an
+ * idle listener holds no HTTP client in memory. */
 struct reg {
 	char *path;		/* of chat-register; NULL: none */
-	char *argv[13];
+	char *argv[12];
 	char port[8], every[32];
 	pid_t pid;		/* 0: not running */
-	int fd;			/* its stdout, a line a registration; or -1 */
-	int64_t lines;		/* of this one */
-	bool quiet;		/* the last one failed: say no more */
-	bool done;		/* it was stopped and logged out: leave it */
-	int64_t every_ms, retry_at;
+	int fd;			/* its stdout, a line when registered; or -1 */
+	int64_t lines;		/* of this run */
+	bool quiet;		/* the last run failed: say no more */
+	int64_t every_ms, next_at;
 };
 
 static void
@@ -764,7 +764,7 @@ reg_init(struct reg *r, const char *user, const char *server,
 	snprintf(r->port, sizeof(r->port), "%d", port);
 	snprintf(r->every, sizeof(r->every), "%" PRId64 ".%03d",
 	    every_ms / 1000, (int)(every_ms % 1000));
-	/* "30", "0.2": as people write it, for --every and messages */
+	/* "30", "0.2": as people write it, in messages */
 	for (p = r->every + strlen(r->every); p[-1] == '0'; )
 		*--p = '\0';
 	if (p[-1] == '.')
@@ -776,8 +776,6 @@ reg_init(struct reg *r, const char *user, const char *server,
 	r->argv[i++] = r->port;
 	r->argv[i++] = "-s";
 	r->argv[i++] = (char *)server;
-	r->argv[i++] = "--every";
-	r->argv[i++] = r->every;
 	if (ip != NULL) {
 		r->argv[i++] = "-a";
 		r->argv[i++] = (char *)ip;
@@ -785,21 +783,23 @@ reg_init(struct reg *r, const char *user, const char *server,
 	r->argv[i] = NULL;
 }
 
+/* One run; after a failed one, with its stderr to /dev/null, so that an
+ * outage is said once, not every heartbeat. */
 static void
 reg_start(struct reg *r)
 {
 	if (r->path == NULL)
 		return;
 	r->lines = 0;
-	r->retry_at = mono_ms() + r->every_ms;
+	r->next_at = mono_ms() + r->every_ms;
 	r->pid = start_helper(r->path, r->argv, r->quiet ? SPAWN_NULL :
 	    SPAWN_KEEP, &r->fd);
 	if (r->pid < 0)
 		r->pid = 0;
 }
 
-/* Reads what the co-process printed; at its end, reaps it and says why
- * it ended when nobody asked it to. */
+/* Reads what the run printed; at its end, reaps it, and says why when it
+ * failed, once an outage. */
 static void
 reg_readable(struct reg *r, int epfd)
 {
@@ -810,10 +810,8 @@ reg_readable(struct reg *r, int epfd)
 	while ((n = read(r->fd, buf, sizeof(buf))) < 0 && errno == EINTR)
 		;
 	if (n > 0) {
-		if (memchr(buf, '\n', (size_t)n) != NULL) {
+		if (memchr(buf, '\n', (size_t)n) != NULL)
 			r->lines++;
-			r->quiet = false;
-		}
 		return;
 	}
 	if (n < 0 && errno == EAGAIN)
@@ -825,21 +823,17 @@ reg_readable(struct reg *r, int epfd)
 	if (spawn_reap(r->pid, true, &wstatus) != 1)
 		wstatus = EX_SOFTWARE << 8;
 	r->pid = 0;
-	r->retry_at = mono_ms() + r->every_ms;
-	/* Status 0: a stop signal reached it (one for the whole process
-	 * group, likely: ours comes next), and it logged out. */
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_OK) {
-		r->done = true;
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_OK &&
+	    r->lines > 0) {
+		r->quiet = false;
 		return;
 	}
 	if (!r->quiet && !stopping) {
 		spawn_describe(wstatus, desc, sizeof(desc));
-		cli_warn("registering: chat-register ended (%s); starting it "
-		    "again every %s s", desc, r->every);
+		cli_warn("registering: chat-register failed (%s); trying again"
+		    " every %s s", desc, r->every);
 	}
-	/* It ended before registering: the directory is away. */
-	if (r->lines == 0)
-		r->quiet = true;
+	r->quiet = true;
 }
 
 /* At the start: waits for the first registration, so that the listener
@@ -851,32 +845,43 @@ reg_first(struct reg *r, int64_t timeout_ms)
 	int64_t until = mono_ms() + timeout_ms + 2000, left;
 
 	reg_start(r);
-	while (r->pid > 0 && r->lines == 0 && !stopping &&
-	    (left = until - mono_ms()) > 0) {
+	while (r->pid > 0 && !stopping && (left = until - mono_ms()) > 0) {
 		if (wait_readable(r->fd, left) > 0)
 			reg_readable(r, -1);
 	}
 }
 
-/* Stops the co-process, which logs out, and waits for it; when none
- * runs, logs out with chat-register --logout. */
+/* Ends a run under way, then logs out with chat-register --logout. */
 static void
 reg_stop(struct reg *r, const char *user, const char *server)
 {
 	char *argv[] = { "chat-register", "-u", (char *)user, "--logout",
 	    "-s", (char *)server, NULL };
-	int wstatus, fd;
+	char desc[64];
+	int wstatus = 0, fd;
 	pid_t pid;
 
 	if (r->pid > 0) {
 		kill(r->pid, SIGTERM);
 		close(r->fd);
 		spawn_reap(r->pid, true, &wstatus);
-	} else if (r->path != NULL && !r->done) {
+	}
+	if (r->path != NULL) {
 		pid = start_helper(r->path, argv, SPAWN_KEEP, &fd);
 		if (pid > 0) {
 			close(fd);
-			spawn_reap(pid, true, &wstatus);
+			if (spawn_reap(pid, true, &wstatus) != 1)
+				wstatus = EX_SOFTWARE << 8;
+		}
+		if (pid <= 0 || !WIFEXITED(wstatus) ||
+		    WEXITSTATUS(wstatus) != EX_OK) {
+			if (pid > 0) {
+				spawn_describe(wstatus, desc, sizeof(desc));
+				cli_warn("logging out: chat-register failed"
+				    " (%s)", desc);
+			} else
+				cli_warn("logging out: chat-register did not"
+				    " start");
 		}
 	}
 	r->pid = 0;
@@ -918,15 +923,15 @@ reg_event(struct listener *l)
 	reg_readable(l->reg, l->epfd);
 }
 
-/* A co-process that ended is started again, once its time has come. */
+/* The next heartbeat, once its time has come. */
 static void
 reg_tick(struct listener *l)
 {
 	struct reg *r = l->reg;
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	if (r == NULL || r->path == NULL || r->pid > 0 || r->done ||
-	    mono_ms() < r->retry_at)
+	if (r == NULL || r->path == NULL || r->pid > 0 ||
+	    mono_ms() < r->next_at)
 		return;
 	reg_start(r);
 	ev.data.ptr = r;

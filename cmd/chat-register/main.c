@@ -228,6 +228,10 @@ main(int argc, char **argv)
 			cli_die(EX_OSERR, "signals: %s", strerror(errno));
 	}
 
+	/* A logout is what a closing terminal calls for: its hangup does
+	 * not stop one under way (chat-listen runs one as it stops). */
+	if (logout && signal(SIGHUP, SIG_IGN) == SIG_ERR)
+		cli_die(EX_OSERR, "signals: %s", strerror(errno));
 	dc = cli_dirclient(server);
 	if (logout) {
 		if ((st = dc_logout(dc, user)) != DC_OK)
