@@ -13,6 +13,7 @@
 
 #include "dirclient.h"
 #include "exitcodes.h"
+#include "jsonw.h"
 #include "netaddr.h"
 #include "version.h"
 
@@ -397,16 +398,16 @@ dc_message_out(const json_t *api)
 	return out;
 }
 
-/* One request; on DC_OK *answer is the JSON object the server sent. send
- * NULL: a GET, else a POST of send. */
+/* One request; on DC_OK *answer is the JSON object the server sent. body
+ * NULL: a GET, else a POST of the JSON text body. */
 static enum dc_status
 request(struct dirclient *dc, const char *path, const char *const *query,
-    const json_t *send, json_t **answer)
+    const struct jsonw *body, json_t **answer)
 {
 	enum dc_status st;
 	json_error_t je;
-	json_t *body = NULL;
-	char *url, *post = NULL;
+	json_t *ans = NULL;
+	char *url;
 	const json_t *why;
 	CURLcode rc;
 
@@ -416,17 +417,12 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 		seterr(dc, "%s%s: out of memory", dc->server, path);
 		return DC_INTERNAL;
 	}
-	if (send != NULL && (post = json_dumps(send, JSON_COMPACT)) == NULL) {
-		seterr(dc, "%s: cannot encode the request", url);
-		free(url);
-		return DC_INTERNAL;
-	}
 	curl_easy_setopt(dc->curl, CURLOPT_URL, url);
-	if (post != NULL) {
+	if (body != NULL) {
 		curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, dc->json_hdrs);
-		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDS, body->data);
 		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)strlen(post));
+		    (curl_off_t)body->len);
 	} else {
 		curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, dc->get_hdrs);
 		curl_easy_setopt(dc->curl, CURLOPT_HTTPGET, 1L);
@@ -435,7 +431,6 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 	dc->too_big = dc->no_memory = false;
 	dc->curlerr[0] = '\0';
 	rc = curl_easy_perform(dc->curl);
-	free(post);
 	if (rc != CURLE_OK) {
 		st = dc_curl_status(rc);
 		if (dc->too_big) {
@@ -454,24 +449,24 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 		return st;
 	}
 	curl_easy_getinfo(dc->curl, CURLINFO_RESPONSE_CODE, &dc->http);
-	body = json_loadb(dc->buf != NULL ? dc->buf : "", dc->len,
+	ans = json_loadb(dc->buf != NULL ? dc->buf : "", dc->len,
 	    JSON_REJECT_DUPLICATES, &je);
-	st = dc_http_status(dc->http, body);
+	st = dc_http_status(dc->http, ans);
 	if (st == DC_OK) {
-		*answer = body;
+		*answer = ans;
 		free(url);
 		return DC_OK;
 	}
-	why = json_object_get(body, "error");
+	why = json_object_get(ans, "error");
 	if (json_is_string(why))
 		seterr(dc, "%s: %ld %s", url, dc->http, json_string_value(why));
-	else if (body == NULL)
+	else if (ans == NULL)
 		seterr(dc, "%s: %ld answer is not JSON: %s", url, dc->http,
 		    je.text);
 	else
 		seterr(dc, "%s: %ld answer is not what a chat directory sends",
 		    url, dc->http);
-	json_decref(body);
+	json_decref(ans);
 	free(url);
 	return st;
 }
@@ -563,20 +558,37 @@ list_read(struct dirclient *dc, struct list *l, dc_item_fn fn, void *arg)
 	}
 }
 
-/* A POST whose answer is kept in *answer. */
+/* A POST of the JSON text in body, freed here; its answer is kept in
+ * *answer. */
 static enum dc_status
-post(struct dirclient *dc, const char *path, json_t *send, json_t **answer)
+post_text(struct dirclient *dc, const char *path, struct jsonw *body,
+    json_t **answer)
 {
 	enum dc_status st;
 
-	if (send == NULL) {
+	if (body->failed) {
+		jw_free(body);
 		seterr(dc, "%s%s: cannot build the request (text not UTF-8?)",
 		    dc->server, path);
 		return DC_REJECTED;
 	}
-	st = request(dc, path, NULL, send, answer);
-	json_decref(send);
+	st = request(dc, path, NULL, body, answer);
+	jw_free(body);
 	return st;
+}
+
+/* A POST of send, taken; its answer is kept in *answer. */
+static enum dc_status
+post(struct dirclient *dc, const char *path, json_t *send, json_t **answer)
+{
+	struct jsonw body = { 0 };
+
+	if (send == NULL)
+		body.failed = true;
+	else
+		jw_json(&body, send);
+	json_decref(send);
+	return post_text(dc, path, &body, answer);
 }
 
 enum dc_status
@@ -741,19 +753,31 @@ dc_send(struct dirclient *dc, struct dc_outgoing *m)
 enum dc_status
 dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
 {
-	json_t *list = json_array(), *o, *ans, *ids;
+	struct jsonw body = { 0 };
+	json_t *ans, *ids;
 	enum dc_status st;
 	size_t i;
 
-	for (i = 0; list != NULL && i < n; i++) {
-		if ((o = outgoing_json(&m[i])) == NULL ||
-		    json_array_append_new(list, o) != 0) {
-			json_decref(list);
-			list = NULL;
+	/* Written straight out, not built as jansson values: a batch is
+	 * thousands of messages. */
+	jw_lit(&body, "{\"messages\":[");
+	for (i = 0; i < n; i++) {
+		jw_lit(&body, "{\"sender\":");
+		jw_str(&body, m[i].from, strlen(m[i].from));
+		jw_lit(&body, ",\"receiver\":");
+		jw_str(&body, m[i].to, strlen(m[i].to));
+		jw_lit(&body, ",\"content\":");
+		jw_str(&body, m[i].text, strlen(m[i].text));
+		if (m[i].uid != NULL) {
+			jw_lit(&body, ",\"uid\":");
+			jw_str(&body, m[i].uid, strlen(m[i].uid));
 		}
+		jw_lit(&body, "}");
+		if (i + 1 < n)
+			jw_lit(&body, ",");
 	}
-	st = post(dc, "/message/create/", list == NULL ? NULL :
-	    json_pack("{s:o}", "messages", list), &ans);
+	jw_lit(&body, "]}");
+	st = post_text(dc, "/message/create/", &body, &ans);
 	if (st != DC_OK)
 		return st;
 	ids = json_object_get(ans, "message_ids");

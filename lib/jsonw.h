@@ -20,7 +20,8 @@ struct jsonw {
 bool jw_reserve(struct jsonw *w, size_t n);
 /* Bytes that are JSON already: punctuation, keys, a whole object. */
 void jw_raw(struct jsonw *w, const char *s, size_t n);
-#define jw_lit(w, s) jw_raw((w), (s), sizeof(s) - 1)
+/* s must be a string literal (the "" makes anything else an error). */
+#define jw_lit(w, s) jw_raw((w), "" s, sizeof("" s) - 1)
 /* A string value; s must be UTF-8 (else failed is set). */
 void jw_str(struct jsonw *w, const char *s, size_t n);
 void jw_int(struct jsonw *w, int64_t v);

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "dirclient.h"
+#include "jarena.h"
 #include "exitcodes.h"
 #include "netaddr.h"
 #include "util.h"
@@ -152,7 +153,10 @@ store_range(struct sender *s, uint64_t from, uint64_t to)
 		o[i] = (struct dc_outgoing){ .from = s->user, .to = s->peer,
 		    .text = m->text, .uid = m->uid };
 	}
+	/* The answers' JSON (thousands of ids) lives in an arena. */
+	jarena_open();
 	store_split(s, o, n);
+	jarena_close();
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < n; i++) {
 		m = &s->ring[(from + i) % WINDOW];
@@ -732,6 +736,7 @@ main(int argc, char **argv)
 	int c, i;
 
 	cli_init();
+	jarena_init();	/* the storing thread parses answers in an arena */
 	while ((c = getopt_long(argc, argv, "hs:t:u:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
