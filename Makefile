@@ -88,7 +88,8 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./bin/chat-dird $(RUNFLAGS)
 
-bench: deps
+bench:
+	@CHAT_DEPS=bench ./.ci/deps
 	@$(MAKE) --no-print-directory all benches
 	@for b in bench/*; do case $$b in *.c|*.lua|*.md) continue;; esac; \
 	  [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done
