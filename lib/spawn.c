@@ -65,8 +65,8 @@ spawn_find(const char *name)
 /* In the child, between fork and exec: async-signal-safe calls only.
  * Reports errno on report and exits when something fails. */
 static noreturn void
-child(const char *path, char *const argv[], const int fds[3], pid_t parent,
-    int report)
+child(const char *path, char *const argv[], const int fds[3], int flags,
+    pid_t parent, int report)
 {
 	static const int reset[] = { SIGPIPE, SIGTERM, SIGINT, SIGHUP,
 	    SIGCHLD, SIGQUIT };
@@ -79,6 +79,10 @@ child(const char *path, char *const argv[], const int fds[3], pid_t parent,
 	sigemptyset(&dfl.sa_mask);
 	for (i = 0; i < (int)(sizeof(reset) / sizeof(reset[0])); i++)
 		sigaction(reset[i], &dfl, NULL);
+	if (flags & SPAWN_NOHUP) {
+		dfl.sa_handler = SIG_IGN;
+		sigaction(SIGHUP, &dfl, NULL);
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
@@ -112,7 +116,7 @@ fail:
 
 pid_t
 spawn_child(const char *path, char *const argv[], const int fds[3],
-    char *err, size_t errlen)
+    int flags, char *err, size_t errlen)
 {
 	pid_t parent = getpid(), pid;
 	int report[2], e = 0, status;
@@ -129,7 +133,7 @@ spawn_child(const char *path, char *const argv[], const int fds[3],
 		return -1;
 	}
 	if (pid == 0)
-		child(path, argv, fds, parent, report[1]);
+		child(path, argv, fds, flags, parent, report[1]);
 	close(report[1]);
 	/* Nothing comes when exec worked: the descriptor closed with it. */
 	while ((n = read(report[0], &e, sizeof(e))) < 0 && errno == EINTR)

@@ -16,14 +16,17 @@
  * there, else the first in PATH. malloc'd; NULL when there is none (errno
  * ENOENT) or no memory. */
 char *spawn_find(const char *name);
+#define SPAWN_NOHUP 1		/* flags: the child starts with SIGHUP ignored */
+
 /* Starts path with argv (argv[0] first, NULL last) and fds[0..2] as its
  * standard input, output and error: descriptors, SPAWN_NULL or SPAWN_KEEP.
- * It starts with no signal blocked or ignored, no other descriptor open,
+ * It starts with no signal blocked or ignored (but SIGHUP with SPAWN_NOHUP
+ * in flags: for work a closing terminal calls for), no other descriptor open,
  * and gets SIGTERM when the calling thread ends (PR_SET_PDEATHSIG), or
  * never starts when the parent is gone already. Its pid, or -1 with err
  * set when it cannot be started (exec failures included). */
 pid_t spawn_child(const char *path, char *const argv[], const int fds[3],
-    char *err, size_t errlen);
+    int flags, char *err, size_t errlen);
 /* Reaps pid: 1 with *wstatus when it has ended, 0 when it runs on (only
  * without block), -1 with errno on failure. */
 int spawn_reap(pid_t pid, bool block, int *wstatus);

@@ -578,7 +578,8 @@ helper(const char *name, const char *missing)
 /* Starts path with argv, its stdout a pipe whose end is *out: its pid,
  * or -1 said on stderr. */
 static pid_t
-start_helper(const char *path, char *const argv[], int errfd, int *out)
+start_helper(const char *path, char *const argv[], int errfd, int flags,
+    int *out)
 {
 	char err[512];
 	int p[2], fds[3];
@@ -591,7 +592,7 @@ start_helper(const char *path, char *const argv[], int errfd, int *out)
 	fds[0] = SPAWN_NULL;
 	fds[1] = p[1];
 	fds[2] = errfd;
-	pid = spawn_child(path, argv, fds, err, sizeof(err));
+	pid = spawn_child(path, argv, fds, flags, err, sizeof(err));
 	close(p[1]);
 	if (pid < 0) {
 		cli_warn("%s", err);
@@ -701,7 +702,7 @@ catch_up(struct listener *l, const char *server)
 		return;
 	cu.last = cu.saved = seen_cursor(l->seen);
 	snprintf(after, sizeof(after), "%" PRId64, cu.last);
-	pid = start_helper(path, argv, SPAWN_KEEP, &fd);
+	pid = start_helper(path, argv, SPAWN_KEEP, 0, &fd);
 	free(path);
 	if (pid < 0)
 		return;
@@ -793,7 +794,7 @@ reg_start(struct reg *r)
 	r->lines = 0;
 	r->next_at = mono_ms() + r->every_ms;
 	r->pid = start_helper(r->path, r->argv, r->quiet ? SPAWN_NULL :
-	    SPAWN_KEEP, &r->fd);
+	    SPAWN_KEEP, 0, &r->fd);
 	if (r->pid < 0)
 		r->pid = 0;
 }
@@ -867,7 +868,9 @@ reg_stop(struct reg *r, const char *user, const char *server)
 		spawn_reap(r->pid, true, &wstatus);
 	}
 	if (r->path != NULL) {
-		pid = start_helper(r->path, argv, SPAWN_KEEP, &fd);
+		/* A closing terminal's hangup, which may come again as
+		 * its shell exits, does not cut the logout short. */
+		pid = start_helper(r->path, argv, SPAWN_KEEP, SPAWN_NOHUP, &fd);
 		if (pid > 0) {
 			close(fd);
 			if (spawn_reap(pid, true, &wstatus) != 1)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,7 +42,8 @@ finds_next_to_itself_then_in_path(void **state)
 
 /* sh -c script, its output read from a pipe; returns its wait status. */
 static int
-run_sh(const char *script, const int fds_err, char *out, size_t outlen)
+run_sh_flags(const char *script, const int fds_err, int flags, char *out,
+    size_t outlen)
 {
 	char *argv[] = { "sh", "-c", (char *)script, NULL }, err[256];
 	int p[2], fds[3], status;
@@ -53,7 +55,7 @@ run_sh(const char *script, const int fds_err, char *out, size_t outlen)
 	fds[0] = SPAWN_NULL;
 	fds[1] = p[1];
 	fds[2] = fds_err;
-	pid = spawn_child("/bin/sh", argv, fds, err, sizeof(err));
+	pid = spawn_child("/bin/sh", argv, fds, flags, err, sizeof(err));
 	assert_true(pid > 0);
 	close(p[1]);
 	while (len + 1 < outlen && (n = read(p[0], out + len,
@@ -63,6 +65,12 @@ run_sh(const char *script, const int fds_err, char *out, size_t outlen)
 	close(p[0]);
 	assert_int_equal(spawn_reap(pid, true, &status), 1);
 	return status;
+}
+
+static int
+run_sh(const char *script, const int fds_err, char *out, size_t outlen)
+{
+	return run_sh_flags(script, fds_err, 0, out, outlen);
 }
 
 static void
@@ -92,6 +100,28 @@ children_get_their_descriptors_only(void **state)
 	assert_string_equal(desc, "killed by SIGTERM");
 }
 
+/* SPAWN_NOHUP: a hangup does not end the child; without it, it does,
+ * even when the parent ignores SIGHUP itself. */
+static void
+nohup_children_ride_out_a_hangup(void **state)
+{
+	char out[64], desc[64];
+	int status;
+
+	(void)state;
+	assert_int_not_equal(signal(SIGHUP, SIG_IGN), SIG_ERR);
+	status = run_sh_flags("kill -HUP $$; echo alive", SPAWN_NULL,
+	    SPAWN_NOHUP, out, sizeof(out));
+	assert_string_equal(out, "alive\n");
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	status = run_sh("kill -HUP $$; echo alive", SPAWN_NULL, out,
+	    sizeof(out));
+	assert_string_equal(out, "");
+	spawn_describe(status, desc, sizeof(desc));
+	assert_string_equal(desc, "killed by SIGHUP");
+	assert_int_not_equal(signal(SIGHUP, SIG_DFL), SIG_ERR);
+}
+
 static void
 a_program_that_cannot_run_is_an_error(void **state)
 {
@@ -100,10 +130,10 @@ a_program_that_cannot_run_is_an_error(void **state)
 	int status;
 
 	(void)state;
-	assert_int_equal(spawn_child("/no/such/program", argv, fds, err,
+	assert_int_equal(spawn_child("/no/such/program", argv, fds, 0, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "/no/such/program: No such file"));
-	assert_int_equal(spawn_child("/dev/null", argv, fds, err,
+	assert_int_equal(spawn_child("/dev/null", argv, fds, 0, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "Permission denied"));
 	/* and nothing is left to reap */
@@ -117,6 +147,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(finds_next_to_itself_then_in_path),
 		cmocka_unit_test(children_get_their_descriptors_only),
+		cmocka_unit_test(nohup_children_ride_out_a_hangup),
 		cmocka_unit_test(a_program_that_cannot_run_is_an_error),
 	};
 
