@@ -104,8 +104,11 @@ child(const char *path, char *const argv[], const int fds[3], int flags,
 		if (fd != i && fds[i] == SPAWN_NULL)
 			close(fd);
 	}
-	/* Nothing else goes across exec, whoever opened it and how. */
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* Nothing else goes across exec, whoever opened it and how. A
+	 * kernel older than 5.11 lacks CLOSE_RANGE_CLOEXEC: then each one. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+		for (fd = 3; fd < 65536; fd++)
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	execv(path, argv);
 fail:
 	e = errno;
