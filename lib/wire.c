@@ -6,12 +6,17 @@
 #include "wire.h"
 
 #define BUF_MIN 4096
-#define BUF_MAX (WIRE_LINE_MAX + 2)	/* a longest line, \r and \n */
+
+static size_t
+line_max(const struct wire_buf *b)
+{
+	return b->max != 0 ? b->max : WIRE_LINE_MAX;
+}
 
 char *
 wire_buf_space(struct wire_buf *b, size_t want, size_t *room)
 {
-	size_t cap;
+	size_t cap, most = line_max(b) + 2;	/* a longest line, \r, \n */
 	char *p;
 
 	if (b->off > 0 && (b->off == b->len || b->cap - b->len < want)) {
@@ -20,12 +25,12 @@ wire_buf_space(struct wire_buf *b, size_t want, size_t *room)
 		b->scan -= b->off;
 		b->off = 0;
 	}
-	if (b->cap - b->len < want && b->cap < BUF_MAX) {
+	if (b->cap - b->len < want && b->cap < most) {
 		cap = b->cap ? b->cap : BUF_MIN;
-		while (cap - b->len < want && cap < BUF_MAX)
+		while (cap - b->len < want && cap < most)
 			cap *= 2;
-		if (cap > BUF_MAX)
-			cap = BUF_MAX;
+		if (cap > most)
+			cap = most;
 		if ((p = realloc(b->data, cap)) == NULL)
 			return NULL;
 		b->data = p;
@@ -62,7 +67,7 @@ wire_buf_line(struct wire_buf *b, char **line, size_t *len)
 	    b->len - b->scan) : NULL;
 	if (nl == NULL) {
 		b->scan = b->len;
-		if (b->len - b->off > WIRE_LINE_MAX + 1) {
+		if (b->len - b->off > line_max(b) + 1) {
 			b->off = b->len = b->scan = 0;
 			b->dropping = true;
 			return -1;
@@ -75,7 +80,7 @@ wire_buf_line(struct wire_buf *b, char **line, size_t *len)
 	b->scan = b->off;
 	if (n > 0 && (*line)[n - 1] == '\r')
 		n--;
-	if (n > WIRE_LINE_MAX)
+	if (n > line_max(b))
 		return -1;
 	(*line)[n] = '\0';
 	*len = n;
@@ -95,7 +100,7 @@ wire_buf_shrink(struct wire_buf *b)
 	 * come, and forgetting that would read it as a line. */
 	if (b->off == b->len && b->cap > BUF_MIN && !b->dropping) {
 		free(b->data);
-		memset(b, 0, sizeof(*b));
+		*b = (struct wire_buf){ .max = b->max };
 	}
 }
 

@@ -18,8 +18,9 @@
 #define WIRE_TEXT_MAX 65536		/* bytes of a message's text */
 
 /* Bytes read and not yet taken as lines. It grows as a line needs, up to
- * WIRE_LINE_MAX and its newline, never more. */
+ * the longest line and its newline, never more. */
 struct wire_buf {
+	size_t max;		/* the longest line; 0: WIRE_LINE_MAX */
 	char *data;
 	size_t off;		/* start of the unread bytes */
 	size_t len;		/* end of the unread bytes */
@@ -35,7 +36,7 @@ char *wire_buf_space(struct wire_buf *b, size_t want, size_t *room);
 void wire_buf_fill(struct wire_buf *b, size_t n);
 /* The next whole line, its newline (and a \r before it) replaced by NUL:
  * 1 and *line, *len; 0 when no whole line is buffered; -1 when the line
- * is longer than WIRE_LINE_MAX (it is dropped, up to its newline). */
+ * is longer than the buffer's max (it is dropped, up to its newline). */
 int wire_buf_line(struct wire_buf *b, char **line, size_t *len);
 /* Bytes buffered that are not yet a whole line. */
 size_t wire_buf_pending(const struct wire_buf *b);

@@ -470,68 +470,6 @@ serve(struct listener *l)
 	}
 }
 
-/* Lines read from a helper's output, each at most HISTORY_LINE_MAX. */
-struct lines {
-	char *data;
-	size_t off;		/* where the unread bytes start */
-	size_t len;		/* and end */
-	size_t scan;		/* no newline in [off, scan) */
-	size_t cap;
-};
-
-/* Reads what fd has into b: the bytes read, 0 at the end, -1 on an error
- * or a line longer than HISTORY_LINE_MAX (errno EMSGSIZE). */
-static ssize_t
-lines_read(struct lines *b, int fd)
-{
-	size_t cap;
-	ssize_t n;
-	char *p;
-
-	if (b->off > 0) {
-		memmove(b->data, b->data + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->scan -= b->off;
-		b->off = 0;
-	}
-	if (b->len > HISTORY_LINE_MAX) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	if (b->cap - b->len < READ_CHUNK) {
-		cap = b->cap ? b->cap * 2 : READ_CHUNK * 2;
-		if ((p = realloc(b->data, cap)) == NULL)
-			cli_die(EX_SOFTWARE, "out of memory");
-		b->data = p;
-		b->cap = cap;
-	}
-	while ((n = read(fd, b->data + b->len, b->cap - b->len)) < 0 &&
-	    errno == EINTR)
-		;
-	if (n > 0)
-		b->len += (size_t)n;
-	return n;
-}
-
-/* The next whole line, its newline made a NUL, and its length; NULL when
- * no whole line is buffered. */
-static char *
-lines_next(struct lines *b, size_t *len)
-{
-	char *nl = b->len > b->scan ?
-	    memchr(b->data + b->scan, '\n', b->len - b->scan) : NULL, *line;
-
-	if (nl == NULL) {
-		b->scan = b->len;
-		return NULL;
-	}
-	*nl = '\0';
-	line = b->data + b->off;
-	*len = (size_t)(nl - line);
-	b->off = b->scan = (size_t)(nl - b->data) + 1;
-	return line;
-}
-
 /* Waits for fd to be readable, or a stop signal (blocked but while
  * waiting), or timeout_ms (-1: none): 1, 0 on a timeout, -1 stopping. */
 static int
@@ -658,7 +596,7 @@ on_inbox(struct catchup *cu, json_t *m)
 
 /* The lines b holds, each a message; -1 to stop. */
 static int
-catch_up_lines(struct catchup *cu, struct lines *b)
+catch_up_lines(struct catchup *cu, struct wire_buf *b)
 {
 	size_t len;
 	json_error_t jerr;
@@ -666,7 +604,12 @@ catch_up_lines(struct catchup *cu, struct lines *b)
 	char *line;
 	int rc;
 
-	while ((line = lines_next(b, &len)) != NULL) {
+	while ((rc = wire_buf_line(b, &line, &len)) != 0) {
+		if (rc < 0) {
+			cli_warn("catching up: chat-history: a line over %d"
+			    " bytes", HISTORY_LINE_MAX);
+			return -1;
+		}
 		m = json_loadb(line, len, 0, &jerr);
 		if (!json_is_object(m)) {
 			cli_warn("catching up: chat-history: not a JSON object: "
@@ -689,12 +632,13 @@ static void
 catch_up(struct listener *l, const char *server)
 {
 	struct catchup cu = { .l = l };
-	struct lines b = { 0 };
-	char *path, after[24], desc[64];
+	struct wire_buf b = { .max = HISTORY_LINE_MAX };
+	char *path, *at, after[24], desc[64];
 	char *argv[] = { "chat-history", "-u", (char *)l->user, "--after",
 	    after, "-s", (char *)server, NULL };
 	bool failed = false;
 	int fd, wstatus;
+	size_t room;
 	ssize_t n;
 	pid_t pid;
 
@@ -707,7 +651,13 @@ catch_up(struct listener *l, const char *server)
 	if (pid < 0)
 		return;
 	while (wait_readable(fd, -1) > 0) {
-		if ((n = lines_read(&b, fd)) <= 0) {
+		if ((at = wire_buf_space(&b, READ_CHUNK, &room)) == NULL)
+			cli_die(EX_SOFTWARE, "out of memory");
+		while ((n = read(fd, at, room)) < 0 && errno == EINTR)
+			;
+		if (n > 0)
+			wire_buf_fill(&b, (size_t)n);
+		if (n <= 0) {
 			if (n < 0) {
 				cli_warn("catching up: chat-history: %s",
 				    strerror(errno));
@@ -731,7 +681,7 @@ catch_up(struct listener *l, const char *server)
 		cli_warn("catching up: chat-history: %s; the rest comes at the "
 		    "next start", desc);
 	}
-	free(b.data);
+	wire_buf_free(&b);
 	if (l->status == 0)
 		save_cursor(&cu);
 }
@@ -754,7 +704,6 @@ static void
 reg_init(struct reg *r, const char *user, const char *server,
     const char *ip, int port, int64_t every_ms)
 {
-	char *p;
 	int i = 0;
 
 	r->pid = 0;
@@ -763,13 +712,8 @@ reg_init(struct reg *r, const char *user, const char *server,
 	r->path = helper("chat-register", "not registering: only senders "
 	    "given the address find this listener");
 	snprintf(r->port, sizeof(r->port), "%d", port);
-	snprintf(r->every, sizeof(r->every), "%" PRId64 ".%03d",
-	    every_ms / 1000, (int)(every_ms % 1000));
 	/* "30", "0.2": as people write it, in messages */
-	for (p = r->every + strlen(r->every); p[-1] == '0'; )
-		*--p = '\0';
-	if (p[-1] == '.')
-		p[-1] = '\0';
+	snprintf(r->every, sizeof(r->every), "%g", (double)every_ms / 1000);
 	r->argv[i++] = "chat-register";
 	r->argv[i++] = "-u";
 	r->argv[i++] = (char *)user;

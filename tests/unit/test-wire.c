@@ -93,6 +93,33 @@ longest_line_fits(void **state)
 	free(big);
 }
 
+/* A buffer of its own limit: longer lines than the wire's fit; one
+ * longer than that limit is dropped. */
+static void
+a_buffer_takes_its_own_limit(void **state)
+{
+	size_t max = 3 * WIRE_LINE_MAX, len;
+	struct wire_buf b = { .max = max };
+	char *big = malloc(max + 2), *line;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', max + 1);
+	big[max] = '\n';
+	feed(&b, big, max + 1);
+	assert_int_equal(wire_buf_line(&b, &line, &len), 1);
+	assert_int_equal(len, max);
+	big[max] = 'x';
+	big[max + 1] = '\n';
+	feed(&b, big, max + 2);
+	assert_int_equal(wire_buf_line(&b, &line, &len), -1);
+	feed(&b, "ok\n", 3);
+	assert_int_equal(wire_buf_line(&b, &line, &len), 1);
+	assert_string_equal(line, "ok");
+	wire_buf_free(&b);
+	free(big);
+}
+
 static void
 objects_round_trip(void **state)
 {
@@ -231,6 +258,7 @@ main(void)
 		cmocka_unit_test(lines_split_and_join),
 		cmocka_unit_test(long_line_is_dropped_to_its_newline),
 		cmocka_unit_test(longest_line_fits),
+		cmocka_unit_test(a_buffer_takes_its_own_limit),
 		cmocka_unit_test(objects_round_trip),
 		cmocka_unit_test(hello_checks),
 		cmocka_unit_test(garbage_is_bad_json),
