@@ -714,30 +714,33 @@ dc_messages(struct dirclient *dc, const struct dc_query *q, dc_item_fn fn,
 	return list_read(dc, &l, fn, arg);
 }
 
-static json_t *
-outgoing_json(const struct dc_outgoing *m)
+/* One message as the directory takes it, written straight out: a batch
+ * is thousands of them. */
+static void
+put_outgoing(struct jsonw *w, const struct dc_outgoing *m)
 {
-	json_t *o, *text;
-
-	if ((text = json_string(m->text)) == NULL)
-		return NULL;
-	o = json_pack("{s:s, s:s, s:o}", "sender", m->from, "receiver", m->to,
-	    "content", text);
-	if (o != NULL && m->uid != NULL &&
-	    json_object_set_new(o, "uid", json_string(m->uid)) != 0) {
-		json_decref(o);
-		return NULL;
+	jw_lit(w, "{\"sender\":");
+	jw_str(w, m->from, strlen(m->from));
+	jw_lit(w, ",\"receiver\":");
+	jw_str(w, m->to, strlen(m->to));
+	jw_lit(w, ",\"content\":");
+	jw_str(w, m->text, strlen(m->text));
+	if (m->uid != NULL) {
+		jw_lit(w, ",\"uid\":");
+		jw_str(w, m->uid, strlen(m->uid));
 	}
-	return o;
+	jw_lit(w, "}");
 }
 
 enum dc_status
 dc_send(struct dirclient *dc, struct dc_outgoing *m)
 {
+	struct jsonw body = { 0 };
 	json_t *ans, *id;
 	enum dc_status st;
 
-	if ((st = post(dc, "/message/create/", outgoing_json(m), &ans)) != DC_OK)
+	put_outgoing(&body, m);
+	if ((st = post_text(dc, "/message/create/", &body, &ans)) != DC_OK)
 		return st;
 	id = json_object_get(ans, "message_id");
 	if (!json_is_integer(id)) {
@@ -758,23 +761,11 @@ dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
 	enum dc_status st;
 	size_t i;
 
-	/* Written straight out, not built as jansson values: a batch is
-	 * thousands of messages. */
 	jw_lit(&body, "{\"messages\":[");
 	for (i = 0; i < n; i++) {
-		jw_lit(&body, "{\"sender\":");
-		jw_str(&body, m[i].from, strlen(m[i].from));
-		jw_lit(&body, ",\"receiver\":");
-		jw_str(&body, m[i].to, strlen(m[i].to));
-		jw_lit(&body, ",\"content\":");
-		jw_str(&body, m[i].text, strlen(m[i].text));
-		if (m[i].uid != NULL) {
-			jw_lit(&body, ",\"uid\":");
-			jw_str(&body, m[i].uid, strlen(m[i].uid));
-		}
-		jw_lit(&body, "}");
-		if (i + 1 < n)
+		if (i > 0)
 			jw_lit(&body, ",");
+		put_outgoing(&body, &m[i]);
 	}
 	jw_lit(&body, "]}");
 	st = post_text(dc, "/message/create/", &body, &ans);
