@@ -2,29 +2,25 @@
  * of its own so that a program that asks the directory nothing (through
  * libcurl) links none of it. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
 #include "exitcodes.h"
+#include "util.h"
 
-/* Seconds, maybe with a fraction, more than 0 and at most a day. */
+/* CHAT_TIMEOUT's seconds as milliseconds; 0 when unset. */
 static long
 timeout_ms(const char *s)
 {
-	char *end;
-	double v;
+	int64_t ms;
 
 	if (s == NULL)
 		return 0;
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s < '0' || *s > '9' || errno != 0 || *end != '\0' ||
-	    !isfinite(v) || v <= 0 || v > 86400)
+	if (!parse_seconds(s, &ms))
 		cli_die(EX_USAGE, "%s: %s: not a number of seconds",
 		    CLI_ENV_TIMEOUT, s);
-	return v * 1000 < 1 ? 1 : (long)(v * 1000);
+	return (long)ms;
 }
 
 struct dirclient *

@@ -1,5 +1,6 @@
 /* util: time stamps, ids and strict number parsing shared by all programs. */
 #include <errno.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,5 +173,22 @@ parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return false;
 	*out = v;
+	return true;
+}
+
+bool
+parse_seconds(const char *s, int64_t *ms)
+{
+	char *end;
+	double d;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	d = strtod(s, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(d) || d <= 0 ||
+	    d > SECONDS_MAX)
+		return false;
+	*ms = d * 1000 < 1 ? 1 : (int64_t)(d * 1000);
 	return true;
 }

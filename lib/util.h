@@ -21,5 +21,9 @@ bool ts_parse(const char *s, int64_t *ms);
 void uid_new(char out[UID_HEX_LEN]);
 /* Decimal digits only, no sign, no spaces, within [min, max]. */
 bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+/* Seconds, maybe with a fraction ("30", "0.2"), more than 0 and at most
+ * a day, as milliseconds (at least 1). */
+#define SECONDS_MAX 86400
+bool parse_seconds(const char *s, int64_t *ms);
 
 #endif

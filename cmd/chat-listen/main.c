@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <getopt.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,17 +97,13 @@ static int64_t
 env_ms(const char *name, int64_t def)
 {
 	const char *v = getenv(name);
-	char *end;
-	double d;
+	int64_t ms;
 
 	if (v == NULL || *v == '\0')
 		return def;
-	errno = 0;
-	d = strtod(v, &end);
-	if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
-	    !isfinite(d) || d <= 0 || d > 86400)
+	if (!parse_seconds(v, &ms))
 		cli_die(EX_USAGE, "%s: %s: not a number of seconds", name, v);
-	return d * 1000 < 1 ? 1 : (int64_t)(d * 1000);
+	return ms;
 }
 
 /* Writes all of buf to fd, a blocking or non-blocking descriptor. */

@@ -4,7 +4,6 @@
  * --logout it logs the peer out. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,9 @@
 #include "cli.h"
 #include "dirclient.h"
 #include "exitcodes.h"
+#include "util.h"
 #include "valid.h"
 
-#define EVERY_MAX 86400		/* seconds between registrations, at most */
 
 enum { OPT_VERSION = 256, OPT_EVERY, OPT_LOGOUT };
 
@@ -40,22 +39,16 @@ usage(FILE *f, int status)
 	exit(status);
 }
 
-/* Seconds, maybe with a fraction, more than 0 and at most EVERY_MAX. */
+/* Seconds, maybe with a fraction, as a timespec. */
 static bool
-parse_seconds(const char *s, struct timespec *ts)
+every_of(const char *s, struct timespec *ts)
 {
-	char *end;
-	double v;
+	int64_t ms;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 ||
-	    !isfinite(v) || v <= 0 || v > EVERY_MAX)
+	if (!parse_seconds(s, &ms))
 		return false;
-	ts->tv_sec = (time_t)v;
-	ts->tv_nsec = (long)((v - (double)ts->tv_sec) * 1e9);
-	if (ts->tv_sec == 0 && ts->tv_nsec < 1000000)
-		ts->tv_nsec = 1000000;
+	ts->tv_sec = (time_t)(ms / 1000);
+	ts->tv_nsec = (long)(ms % 1000) * 1000000;
 	return true;
 }
 
@@ -214,9 +207,9 @@ main(int argc, char **argv)
 		cli_die(EX_USAGE, "%s: not a port (1 to 65535)", port_s);
 	if (ip != NULL && !valid_ip(ip))
 		cli_die(EX_USAGE, "%s: not an IPv4 or IPv6 address", ip);
-	if (every_s != NULL && !parse_seconds(every_s, &every))
+	if (every_s != NULL && !every_of(every_s, &every))
 		cli_die(EX_USAGE, "--every: %s: not a number of seconds "
-		    "(more than 0, at most %d)", every_s, EVERY_MAX);
+		    "(more than 0, at most %d)", every_s, SECONDS_MAX);
 	/* Blocked before the first request, so that a stop signal is never
 	 * lost: it cancels a request, or ends the wait for the next. */
 	if (every_s != NULL) {

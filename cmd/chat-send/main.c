@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -90,15 +89,11 @@ usage(FILE *f, int status)
 static int64_t
 seconds_ms(const char *s)
 {
-	char *end;
-	double d;
+	int64_t ms;
 
-	errno = 0;
-	d = strtod(s, &end);
-	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 ||
-	    !isfinite(d) || d <= 0 || d > 86400)
+	if (!parse_seconds(s, &ms))
 		cli_die(EX_USAGE, "%s: not a number of seconds", s);
-	return d * 1000 < 1 ? 1 : (int64_t)(d * 1000);
+	return ms;
 }
 
 /* A storing failure, said once while it stays the same: a directory that

@@ -96,6 +96,23 @@ numbers(void **state)
 	assert_false(parse_int("1e3", 0, 5000, &v));
 	assert_false(parse_int("", 0, 5, &v));
 	assert_false(parse_int("99999999999999999999", 0, INT64_MAX, &v));
+	/* seconds, as milliseconds */
+	assert_true(parse_seconds("30", &v));
+	assert_int_equal(v, 30000);
+	assert_true(parse_seconds("0.2", &v));
+	assert_int_equal(v, 200);
+	assert_true(parse_seconds("0.0001", &v));
+	assert_int_equal(v, 1);	/* at least a millisecond */
+	assert_true(parse_seconds("86400", &v));
+	assert_int_equal(v, 86400000);
+	assert_false(parse_seconds("86401", &v));
+	assert_false(parse_seconds("0", &v));
+	assert_false(parse_seconds("-1", &v));
+	assert_false(parse_seconds(".5", &v));
+	assert_false(parse_seconds("1s", &v));
+	assert_false(parse_seconds("nan", &v));
+	assert_false(parse_seconds("", &v));
+	assert_false(parse_seconds(NULL, &v));
 }
 
 static void
