@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,8 @@ struct store {
 	/* checkpoints run here, off the request path */
 	pthread_t ckpt_thread;
 	bool ckpt_running, ckpt_stop, ckpt_wanted;
+	/* set by the checkpointer: the writer finishes its copy */
+	atomic_bool ckpt_finish;
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 };
@@ -287,6 +290,11 @@ writer_begin(struct store *s, struct conn **out)
 	enum store_status st;
 
 	pthread_mutex_lock(&s->write_mu);
+	if (atomic_load(&s->ckpt_finish)) {
+		(void)sqlite3_wal_checkpoint_v2(s->writer->db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		atomic_store(&s->ckpt_finish, false);
+	}
 	st = step_simple(s->writer, ST_BEGIN);
 	if (st != STORE_OK) {
 		pthread_mutex_unlock(&s->write_mu);
@@ -403,22 +411,25 @@ fail:
 	    STORE_FAILED;
 }
 
-/* Copies the WAL into the database in two passes: the first alongside
- * the writer; the second, holding it off, copies the little written in the
- * meantime, so that the WAL is wholly copied and the next write starts it
- * afresh instead of growing it without end. */
+/* Copies the WAL into the database in two passes: the first here,
+ * alongside the writer; the second by the writer itself before its next
+ * transaction, copying the little written in the meantime. The second pass
+ * is what lets the WAL start afresh: SQLite rewinds it only when a write
+ * transaction begins on a wholly copied WAL, and a writer that is never
+ * idle always begins while the first pass is still copying. Without it the
+ * WAL grows without end under steady writes. */
 static void
 checkpoint(struct store *s, struct conn *c)
 {
 	int log = 0, done = 0;
 
-	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-	    &log, &done) != SQLITE_OK || log <= done)
+	/* The writer has yet to finish the last one; two checkpoints at
+	 * once would make one of them fail. */
+	if (atomic_load(&s->ckpt_finish))
 		return;
-	pthread_mutex_lock(&s->write_mu);
-	(void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-	    NULL, NULL);
-	pthread_mutex_unlock(&s->write_mu);
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done) == SQLITE_OK && log > 0)
+		atomic_store(&s->ckpt_finish, true);
 }
 
 /* The checkpointer: copies the WAL into the database when the writer says

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -361,6 +362,37 @@ refuses_files_not_ours(void **state)
 	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_IO);
 }
 
+/* A writer that is never idle must not grow the WAL without end: the
+ * checkpointer holds it off long enough for SQLite to rewind the WAL. */
+static void
+wal_stays_bounded_under_constant_writes(void **state)
+{
+	struct fixture *f = *state;
+	enum { BATCH = 200, BATCHES = 300 };
+	static struct store_new_message m[BATCH];
+	char wal[128];
+	off_t most = 0;
+	size_t bad;
+	struct stat sb;
+
+	reg(f->s, "alice");
+	reg(f->s, "bob");
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	for (int b = 0; b < BATCHES; b++) {
+		for (int i = 0; i < BATCH; i++)
+			m[i] = msg("alice", "bob", "a message of some length,"
+			    " about as long as a short line of chat", NULL);
+		assert_int_equal(store_messages_create(f->s, m, BATCH, b,
+		    &bad), STORE_OK);
+		assert_int_equal(stat(wal, &sb), 0);
+		if (sb.st_size > most)
+			most = sb.st_size;
+	}
+	/* 60,000 messages under random uids write about 200 MB of WAL
+	 * frames; rewound, the WAL never holds more than a few MB. */
+	assert_true(most < (32 << 20));
+}
+
 static void
 migrates_a_seed_database(void **state)
 {
@@ -435,6 +467,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(migrates_a_seed_database,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    wal_stays_bounded_under_constant_writes, setup, teardown),
 	};
 
 	if (sodium_init() < 0)
