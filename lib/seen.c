@@ -51,7 +51,15 @@ key_of(const char *uid)
 static size_t
 slot_of(const struct seen *s, struct key k)
 {
-	size_t i = (size_t)(k.a ^ (k.b >> 7)) & (s->cap - 1);
+	/* Mixed, for a uid's bits are not all random: a UUIDv7 starts with
+	 * the time and carries fixed version and variant bits. */
+	uint64_t h = k.a ^ k.b;
+	size_t i;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	i = (size_t)h & (s->cap - 1);
 
 	while (s->slots[i].a != 0 &&
 	    (s->slots[i].a != k.a || s->slots[i].b != k.b))

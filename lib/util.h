@@ -17,7 +17,8 @@ int64_t mono_ms(void);
 void ts_format(int64_t ms, char out[TS_LEN]);
 /* Parses what ts_format writes; false when s is not of that form. */
 bool ts_parse(const char *s, int64_t *ms);
-/* 128 random bits as 32 lowercase hex digits (libsodium). */
+/* A fresh UUIDv7 as 32 lowercase hex digits: time-ordered to the
+ * millisecond, 74 random bits (libsodium). */
 void uid_new(char out[UID_HEX_LEN]);
 /* Decimal digits only, no sign, no spaces, within [min, max]. */
 bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out);

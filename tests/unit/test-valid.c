@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -137,12 +139,37 @@ fresh_uids(void **state)
 {
 	char a[UID_HEX_LEN], b[UID_HEX_LEN];
 
+	struct timespec t0, t1, pause = { 0, 2000000 };
+	int64_t before, after, stamp;
+	char c[UID_HEX_LEN], head[13];
+
 	(void)state;
+	clock_gettime(CLOCK_REALTIME, &t0);
 	uid_new(a);
 	uid_new(b);
+	clock_gettime(CLOCK_REALTIME, &t1);
 	assert_int_equal(strlen(a), 32);
 	assert_true(valid_uid(a));
+	assert_int_equal(strspn(a, "0123456789abcdef"), 32);
 	assert_string_not_equal(a, b);
+	/* A UUIDv7: version 7, variant 10, the time in its first 48 bits. */
+	assert_int_equal(a[12], '7');
+	assert_non_null(strchr("89ab", a[16]));
+	before = (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000;
+	after = (int64_t)t1.tv_sec * 1000 + t1.tv_nsec / 1000000;
+	memcpy(head, a, 12);
+	head[12] = '\0';
+	stamp = strtoll(head, NULL, 16);
+	assert_in_range(stamp, before, after);
+	/* made a millisecond or more later, it sorts after */
+	nanosleep(&pause, NULL);
+	uid_new(c);
+	assert_true(strcmp(b, c) < 0);
+	/* the other 74 bits are random: not two alike in many */
+	for (int i = 0; i < 1000; i++) {
+		uid_new(c);
+		assert_string_not_equal(c + 13, b + 13);
+	}
 }
 
 static void
