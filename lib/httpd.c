@@ -43,7 +43,7 @@ struct httpd {
 struct req {
 	struct httpd *h;
 	char *body;
-	size_t len;
+	size_t len, cap;	/* cap: bytes allocated, room for a NUL */
 	bool too_large;
 	bool answered;
 	/* a write waiting for, or done by, a worker */
@@ -190,29 +190,44 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (r == NULL) {
 		const char *cl;
 		int64_t n;
+		bool known;
 
 		if ((r = req_new(h, conn, method, url)) == NULL)
 			return MHD_NO;
 		*ctx = r;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && parse_int(cl, 0, INT64_MAX, &n) &&
-		    (uint64_t)n > h->cfg.max_body) {
+		known = cl != NULL && parse_int(cl, 0, INT64_MAX, &n);
+		if (known && (uint64_t)n > h->cfg.max_body) {
 			/* Answer now, without reading a body we would refuse. */
 			api_error(&rs, 413, "body_too_large", "the request body"
 			    " exceeds %zu bytes", h->cfg.max_body);
 			return respond(conn, r, &rs);
 		}
+		/* A body of known length is read into one allocation. */
+		if (known && n > 0 && (r->body = malloc((size_t)n + 1)) != NULL)
+			r->cap = (size_t)n + 1;
 		return MHD_YES;
 	}
 	if (r->answered)
 		return MHD_YES;
 	if (*upload_size > 0) {
 		if (!r->too_large && r->len + *upload_size <= h->cfg.max_body) {
-			char *nb = realloc(r->body, r->len + *upload_size + 1);
-			if (nb == NULL)
-				return MHD_NO;
-			r->body = nb;
+			size_t need = r->len + *upload_size + 1;
+
+			if (need > r->cap) {
+				/* Doubling: a long body without a length is
+				 * not copied over and over. */
+				size_t cap = r->cap * 2 > need ? r->cap * 2 : need;
+				char *nb;
+
+				if (cap > h->cfg.max_body + 1)
+					cap = h->cfg.max_body + 1;
+				if ((nb = realloc(r->body, cap)) == NULL)
+					return MHD_NO;
+				r->body = nb;
+				r->cap = cap;
+			}
 			memcpy(r->body + r->len, upload, *upload_size);
 			r->len += *upload_size;
 		} else {

@@ -294,6 +294,26 @@ texts() {
 	expect 200
 }
 
+@test "a chunked body without a length, up to --max-body, is read whole" {
+	# 18 messages: about 1,900 bytes, read in several pieces.
+	{
+		printf '{"messages":['
+		for i in $(seq 1 18); do
+			[ "$i" -gt 1 ] && printf ','
+			printf '{"sender":"alice","receiver":"bob","content":"%s"}' \
+				"$(printf 'm%02d-%050d' "$i" 0)"
+		done
+		printf ']}'
+	} >"$BATS_TEST_TMPDIR/batch.json"
+	size=$(wc -c <"$BATS_TEST_TMPDIR/batch.json")
+	[ "$size" -gt 1800 ] && [ "$size" -le 2048 ]
+	req POST /message/create/ -H 'Content-Type: application/json' \
+		-H 'Transfer-Encoding: chunked' --data-binary "@$BATS_TEST_TMPDIR/batch.json"
+	expect 201 '.message_ids | length == 18'
+	get '/message/inbox/?username=bob'
+	expect 200 '[.messages[].message[:3]] == [range(1;19) | "m\(if . < 10 then "0" else "" end)\(.)"]'
+}
+
 @test "unicode content round-trips exactly: emoji, CJK, accents, escapes" {
 	text='héllo 👋 你好 世界 🇫🇷 Ω'
 	send alice bob "$text"
