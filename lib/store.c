@@ -478,16 +478,34 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
+/* A group commit puts each job in a savepoint, and a page that an earlier
+ * job of the group changed is copied to the savepoint's journal before a
+ * later one changes it again. SQLite keeps such a journal in memory only up
+ * to 64 KiB and then writes it to a temporary file, a write for each copy:
+ * with up to 4 MiB in memory, a group of batches does no file I/O for it. */
+#define SUBJOURNAL_IN_MEMORY (4 << 20)
+
+static void
+configure_sqlite(void)
+{
+	/* Fails (harmlessly) only when SQLite was set up before us. */
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL,
+	    SUBJOURNAL_IN_MEMORY);
+}
+
 enum store_status
 store_open(const struct store_opts *opts, struct store **out, char *err,
     size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
 	struct store *s;
 	enum store_status st;
 
 	snprintf(err, errlen, "out of memory");
 	/* All connections' page caches together stay within this; the
 	 * operating system caches the file besides. */
+	(void)pthread_once(&once, configure_sqlite);
 	sqlite3_soft_heap_limit64(STORE_HEAP_LIMIT);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return STORE_FAILED;
