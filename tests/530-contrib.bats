@@ -129,9 +129,15 @@ Error two" ]
 	wait_texts pingbot alice 1
 	[ "$(texts pingbot alice | wc -l)" -eq 1 ]
 	texts pingbot alice | grep -qE '^pong [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$'
-	# stopped as systemd or Ctrl-C stops it: it logs out
+	# stopped as systemd or Ctrl-C stops it: it logs out. The shell may
+	# exit before chat-listen has; like systemd, wait for the whole group.
 	kill -TERM -- "-$BG_PGID"
 	wait "$BG_PGID" || true
+	for _ in $(seq 1 200); do
+		pgrep -g "$BG_PGID" >/dev/null || break
+		sleep 0.05
+	done
+	[ -z "$(pgrep -g "$BG_PGID")" ]
 	BG_PGID=
 	chat-peers pingbot | jq -e '.online == false'
 }
