@@ -118,6 +118,7 @@ struct job {
 	enum store_status res;
 	bool done;
 	struct job *next;
+	pthread_cond_t cv;	/* its thread waits here, woken alone */
 };
 
 struct conn {
@@ -135,9 +136,13 @@ struct store {
 	struct conn *writer;
 	/* group commit: jobs wait here while a leader writes them */
 	pthread_mutex_t job_mu;
-	pthread_cond_t job_cv;
 	struct job *jobs, **jobs_tail;
+	size_t njobs;			/* jobs waiting */
 	bool leading;
+	bool lead_waiting;		/* a leader waits on lead_cv for more */
+	pthread_cond_t lead_cv;		/* CLOCK_MONOTONIC */
+	int64_t last_lead_us;		/* when the last group began */
+	size_t last_group;		/* and how many jobs it took */
 	/* checkpoints run here, off the request path */
 	pthread_t ckpt_thread;
 	bool ckpt_running, ckpt_stop, ckpt_wanted;
@@ -517,8 +522,19 @@ store_open(const struct store_opts *opts, struct store **out, char *err,
 	pthread_mutex_init(&s->pool_mu, NULL);
 	pthread_mutex_init(&s->write_mu, NULL);
 	pthread_mutex_init(&s->job_mu, NULL);
-	pthread_cond_init(&s->job_cv, NULL);
 	s->jobs_tail = &s->jobs;
+	{
+		pthread_condattr_t ca;
+
+		if (pthread_condattr_init(&ca) != 0 ||
+		    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+		    pthread_cond_init(&s->lead_cv, &ca) != 0) {
+			free(s->path);
+			free(s);
+			return STORE_FAILED;
+		}
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_mutex_init(&s->ckpt_mu, NULL);
 	pthread_cond_init(&s->ckpt_cv, NULL);
 
@@ -586,7 +602,7 @@ store_close(struct store *s)
 	pthread_mutex_destroy(&s->pool_mu);
 	pthread_mutex_destroy(&s->write_mu);
 	pthread_mutex_destroy(&s->job_mu);
-	pthread_cond_destroy(&s->job_cv);
+	pthread_cond_destroy(&s->lead_cv);
 	pthread_mutex_destroy(&s->ckpt_mu);
 	pthread_cond_destroy(&s->ckpt_cv);
 	free(s->path);
@@ -977,38 +993,95 @@ group_commit(struct store *s, struct job *group)
 			j->res = res;
 }
 
+/* Many small writes at once: a commit would take only the one or two
+ * jobs that arrived during the commit before it, and pay a transaction
+ * (WAL frames, file locks) for each. So when the last group took more than
+ * two jobs and began under GROUP_BUSY_US ago, a new leader first waits, up
+ * to GROUP_WAIT_US, for GROUP_MIN jobs to queue. One or two writers, whose
+ * groups hold no more, never wait. */
+#define GROUP_BUSY_US 2000
+#define GROUP_WAIT_US 100
+#define GROUP_MIN 8
+
+static int64_t
+mono_us(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000 + t->tv_nsec / 1000;
+}
+
+/* With job_mu held, as the leader. */
+static void
+await_more(struct store *s)
+{
+	struct timespec now, until;
+	bool busy;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	busy = s->last_group > 2 &&
+	    mono_us(&now) - s->last_lead_us < GROUP_BUSY_US;
+	s->last_lead_us = mono_us(&now);
+	if (!busy || s->njobs >= GROUP_MIN)
+		return;
+	until = now;
+	until.tv_nsec += GROUP_WAIT_US * 1000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	s->lead_waiting = true;
+	while (s->njobs < GROUP_MIN && pthread_cond_timedwait(&s->lead_cv,
+	    &s->job_mu, &until) == 0)
+		;
+	s->lead_waiting = false;
+}
+
+/* Group commit: a job that finds no leader leads, writing every job
+ * waiting then (see await_more); the others sleep, each on its own condition, and the leader
+ * wakes only those it wrote, and then the first one still waiting, to lead
+ * the next group. (A broadcast would wake every waiter after every group,
+ * most of them only to sleep again.) */
 enum store_status
 store_messages_create(struct store *s, struct store_new_message *msgs,
     size_t n, int64_t now, size_t *bad)
 {
-	struct job job = { msgs, n, now, 0, STORE_OK, false, NULL };
+	struct job job = { msgs, n, now, 0, STORE_OK, false, NULL,
+	    PTHREAD_COND_INITIALIZER };
 
 	pthread_mutex_lock(&s->job_mu);
 	*s->jobs_tail = &job;
 	s->jobs_tail = &job.next;
+	if (++s->njobs >= GROUP_MIN && s->lead_waiting)
+		pthread_cond_signal(&s->lead_cv);
 	while (!job.done) {
 		struct job *group, *j, *next;
 
 		if (s->leading) {
-			pthread_cond_wait(&s->job_cv, &s->job_mu);
+			pthread_cond_wait(&job.cv, &s->job_mu);
 			continue;
 		}
 		/* Lead: take every job waiting, this one among them. */
 		s->leading = true;
+		await_more(s);
 		group = s->jobs;
+		s->last_group = s->njobs;
 		s->jobs = NULL;
 		s->jobs_tail = &s->jobs;
+		s->njobs = 0;
 		pthread_mutex_unlock(&s->job_mu);
 		group_commit(s, group);
 		pthread_mutex_lock(&s->job_mu);
 		for (j = group; j != NULL; j = next) {
 			next = j->next;
 			j->done = true;
+			if (j != &job)
+				pthread_cond_signal(&j->cv);
 		}
 		s->leading = false;
-		pthread_cond_broadcast(&s->job_cv);
+		if (s->jobs != NULL)
+			pthread_cond_signal(&s->jobs->cv);
 	}
 	pthread_mutex_unlock(&s->job_mu);
+	pthread_cond_destroy(&job.cv);
 	*bad = job.bad;
 	return job.res;
 }
