@@ -503,7 +503,6 @@ store_open(const struct store_opts *opts, struct store **out, char *err,
     size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
 	struct store *s;
 	enum store_status st;
 
@@ -1036,10 +1035,10 @@ await_more(struct store *s)
 }
 
 /* Group commit: a job that finds no leader leads, writing every job
- * waiting then (see await_more); the others sleep, each on its own condition, and the leader
- * wakes only those it wrote, and then the first one still waiting, to lead
- * the next group. (A broadcast would wake every waiter after every group,
- * most of them only to sleep again.) */
+ * waiting then (see await_more); the others sleep, each on its own
+ * condition, and the leader wakes only those it wrote, and then the first
+ * one still waiting, to lead the next group. (A broadcast would wake every
+ * waiter after every group, most of them only to sleep again.) */
 enum store_status
 store_messages_create(struct store *s, struct store_new_message *msgs,
     size_t n, int64_t now, size_t *bad)

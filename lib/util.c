@@ -155,8 +155,7 @@ uid_new(char out[UID_HEX_LEN])
 	static _Thread_local pid_t owner;
 	pid_t pid = getpid();
 	unsigned char *u;
-	struct timespec now;
-	uint64_t ms;
+	uint64_t ms = (uint64_t)now_ms();
 
 	if (used + 16 > sizeof(pool) || owner != pid) {
 		randombytes_buf(pool, sizeof(pool));
@@ -164,9 +163,6 @@ uid_new(char out[UID_HEX_LEN])
 		owner = pid;
 	}
 	u = pool + used;
-	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
-		now = (struct timespec){ 0, 0 };	/* all random but the tag */
-	ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
 	for (int i = 0; i < 6; i++)
 		u[i] = (unsigned char)(ms >> (40 - 8 * i));
 	u[6] = (unsigned char)(0x70 | (u[6] & 0x0f));
