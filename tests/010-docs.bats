@@ -178,6 +178,14 @@ programs() {
 	[ "$status" -eq 0 ]
 }
 
+@test "no bats test asserts with a bare '!', which bats never fails on" {
+	# Under bats, "! cmd" does not fail a test (set -e ignores it): such an
+	# assertion cannot fail. "run ! cmd" is the form that does.
+	run shellcheck -s bash --include=SC2314,SC2315 tests/*.bats
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "completion: chat-dird --sy completes to --sync" {
 	run complete_words chat-dird --sy
 	[ "$status" -eq 0 ]

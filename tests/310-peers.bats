@@ -114,7 +114,7 @@ reg_many() {
 	[ "$stderr" = "chat-peers: no/slash: not a username" ]
 	run chat-peers ''
 	[ "$status" -eq 64 ]
-	! grep -q '"path":"/peerinfo"' "$DIRD_LOG"
+	run ! grep -q '"path":"/peerinfo"' "$DIRD_LOG"
 }
 
 @test "-s and --server win over CHAT_SERVER" {

@@ -3,6 +3,8 @@
 # it, and answers every broken sender with an error and a close while it
 # goes on serving the others.
 
+bats_require_minimum_version 1.5.0
+
 load helper
 
 setup() {
@@ -163,7 +165,7 @@ UID1=0123456789abcdef0123456789abcdef
 	start_listen bob
 	run wire '{"type":"hello","v":1,"from":"alice","to":"carol"}'
 	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "wrong_user"'
-	! grep -q '"connect"' "$LISTEN_OUT"
+	run ! grep -q '"connect"' "$LISTEN_OUT"
 }
 
 @test "the user name in the hello is matched regardless of case" {
@@ -249,7 +251,7 @@ UID1=0123456789abcdef0123456789abcdef
 	api POST /message/create/ '{"sender":"alice","receiver":"bob","content":"second","uid":"away-2"}'
 	start_listen bob
 	wait_for '"away-2"'
-	! grep -q '"away-1"' "$LISTEN_OUT"
+	run ! grep -q '"away-1"' "$LISTEN_OUT"
 	[ "$(cat "$CHAT_HOME/listen/bob/cursor")" = 2 ]
 }
 
@@ -293,7 +295,7 @@ UID1=0123456789abcdef0123456789abcdef
 	api POST /logout '{"username":"bob"}'
 	start_listen bob --no-catch-up --no-register
 	sleep 0.3
-	! grep -q '"message"' "$LISTEN_OUT"
+	run ! grep -q '"message"' "$LISTEN_OUT"
 	chat-peers bob | jq -e '.online == false'
 }
 
@@ -301,7 +303,7 @@ UID1=0123456789abcdef0123456789abcdef
 	run readelf -d "$(command -v chat-listen)"
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" | grep -q NEEDED
-	! printf '%s\n' "$output" | grep -E 'NEEDED.*(curl|ssl|crypto|gnutls)'
+	run ! grep -E 'NEEDED.*(curl|ssl|crypto|gnutls)' <<<"$output"
 }
 
 @test "between heartbeats it runs nothing beside itself; SIGTERM logs it out" {
@@ -309,7 +311,7 @@ UID1=0123456789abcdef0123456789abcdef
 	chat-peers bob | jq -e '.online == true'
 	sleep 0.3
 	# The heartbeat's chat-register registered and ended: no child.
-	! pgrep -P "$LISTEN_PID" >/dev/null
+	run ! pgrep -P "$LISTEN_PID" >/dev/null
 	kill "$LISTEN_PID"
 	wait "$LISTEN_PID"
 	LISTEN_PID=
@@ -341,7 +343,7 @@ UID1=0123456789abcdef0123456789abcdef
 	port=$LISTEN_PORT
 	LISTEN_PID=
 	sleep 0.3
-	! pgrep -f "chat-register -u bob -p $port " >/dev/null
+	run ! pgrep -f "chat-register -u bob -p $port " >/dev/null
 	sleep 1.2
 	chat-peers bob | jq -e '.online == false'
 }

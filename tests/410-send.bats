@@ -145,7 +145,7 @@ wait_in() {
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" | jq -e '.delivered == false and .stored == true'
 	[[ $stderr == *wrong_user* ]]
-	! grep -q '"message"' "$LISTEN_OUT"
+	run ! grep -q '"message"' "$LISTEN_OUT"
 }
 
 @test "many senders at once: every message printed once, in order per sender" {
