@@ -11,17 +11,12 @@ setup() {
 	export CHAT_HOME=$BATS_TEST_TMPDIR/home
 	start_dird
 	LISTEN_PID=
-	SLOW_PID=
 }
 
 teardown() {
 	if [ -n "$LISTEN_PID" ]; then
 		kill "$LISTEN_PID" 2>/dev/null || true
 		wait "$LISTEN_PID" 2>/dev/null || true
-	fi
-	if [ -n "$SLOW_PID" ]; then
-		kill "$SLOW_PID" 2>/dev/null || true
-		wait "$SLOW_PID" 2>/dev/null || true
 	fi
 	stop_dird
 }
@@ -45,26 +40,6 @@ gone() {
 		sleep 0.05
 	done
 	echo "process $1 is still running" >&2
-	return 1
-}
-
-# slow_directory: a loopback port where connections are taken and never
-# answered (perl, which every Debian has); sets SLOW_PID, SLOW_URL.
-slow_directory() {
-	local f=$BATS_TEST_TMPDIR/slow.port
-	perl -MIO::Socket::INET -e '
-		my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
-		    LocalPort => 0, Listen => 16, Proto => "tcp") or die $!;
-		open(my $p, ">", "$ARGV[0].tmp") or die $!;
-		print $p $s->sockport, "\n"; close $p;
-		rename "$ARGV[0].tmp", $ARGV[0];
-		alarm 60; my @held; while (my $c = $s->accept) { push @held, $c }
-	' "$f" &
-	SLOW_PID=$!
-	for _ in $(seq 1 100); do
-		[ -s "$f" ] && { SLOW_URL=http://127.0.0.1:$(cat "$f"); return 0; }
-		sleep 0.05
-	done
 	return 1
 }
 
@@ -374,8 +349,9 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "SIGTERM during a slow catch-up stops it at once; chat-history is reaped" {
-	slow_directory
-	CHAT_SERVER=$SLOW_URL start_listen bob --no-register
+	# The directory, paused, takes connections and never answers.
+	kill -STOP "$DIRD_PID"
+	start_listen bob --no-register
 	hist=$(helper_of chat-history)
 	start=$(date +%s%N)
 	kill "$LISTEN_PID"

@@ -25,10 +25,12 @@ start_dird() {
 	return 1
 }
 
-# stop_dird: SIGTERM, then wait; used in teardown. Safe to call twice.
+# stop_dird: SIGTERM, then wait; used in teardown. Safe to call twice, and
+# on a daemon a test paused with SIGSTOP.
 stop_dird() {
 	if [ -n "${DIRD_PID:-}" ]; then
 		kill "$DIRD_PID" 2>/dev/null || true
+		kill -CONT "$DIRD_PID" 2>/dev/null || true
 		wait "$DIRD_PID" 2>/dev/null || true
 		DIRD_PID=
 	fi
