@@ -53,13 +53,13 @@ static const char *const migrations[] = {
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-	ST_PEER_ID, ST_PEER_GET, ST_PEER_INSERT, ST_PEER_UPDATE, ST_LOGOUT,
+	ST_PEER_ID, ST_PEER_IDS, ST_PEER_GET, ST_PEER_INSERT, ST_PEER_UPDATE, ST_LOGOUT,
 	ST_PEERS, ST_PEERS_ONLINE,
 	ST_FRIEND_ADD, ST_FRIENDS,
-	ST_MSG_INSERT, ST_MSG_BY_UID,
+	ST_MSG_INSERT, ST_MSG_INSERT8, ST_MSG_INSERT32, ST_MSG_BY_UID,
+	ST_MSG_LAST,
 	ST_CONV, ST_INBOX, ST_CONV_FLOOR, ST_INBOX_FLOOR,
 	ST_HEALTH,
-	ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_COUNT
 };
 
@@ -69,12 +69,26 @@ enum stmt {
 	" FROM messages m CROSS JOIN peers s ON s.id = m.sender" \
 	" CROSS JOIN peers r ON r.id = m.receiver"
 #define PAIR "min(m.sender, m.receiver) = ?1 AND max(m.sender, m.receiver) = ?2"
+/* Messages are stored up to 32 rows a statement: a statement's own cost
+ * (cursors opened on the table and its three indexes, and closed again)
+ * is then shared by its rows. */
+#define MSG_INSERT(rows) "INSERT INTO messages(uid, sender, receiver," \
+	" content, ts) VALUES " rows " ON CONFLICT(uid) DO NOTHING"
+#define ROW "(?, ?, ?, ?, ?)"
+#define ROWS2 ROW ", " ROW
+#define ROWS4 ROWS2 ", " ROWS2
+#define ROWS8 ROWS4 ", " ROWS4
+#define ROWS16 ROWS8 ", " ROWS8
+#define ROWS32 ROWS16 ", " ROWS16
+#define ROW_PARAMS 5
 
 static const char *const sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_PEER_ID] = "SELECT id FROM peers WHERE username = ?1",
+	[ST_PEER_IDS] = "SELECT (SELECT id FROM peers WHERE username = ?1),"
+	    " (SELECT id FROM peers WHERE username = ?2)",
 	[ST_PEER_GET] = "SELECT " PEER_COLS " FROM peers WHERE username = ?1",
 	[ST_PEER_INSERT] = "INSERT INTO peers(username, ip, port, last_seen,"
 	    " logged_out) VALUES (?1, ?2, ?3, ?4, 0)",
@@ -91,9 +105,11 @@ static const char *const sql[ST_COUNT] = {
 	    " p.logged_out FROM friendships f CROSS JOIN peers p"
 	    " ON p.id = f.friend WHERE f.owner = ?1 AND p.username > ?2"
 	    " ORDER BY p.username LIMIT ?3",
-	[ST_MSG_INSERT] = "INSERT INTO messages(uid, sender, receiver, content,"
-	    " ts) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(uid) DO NOTHING",
+	[ST_MSG_INSERT] = MSG_INSERT(ROW),
+	[ST_MSG_INSERT8] = MSG_INSERT(ROWS8),
+	[ST_MSG_INSERT32] = MSG_INSERT(ROWS32),
 	[ST_MSG_BY_UID] = "SELECT id, ts FROM messages WHERE uid = ?1",
+	[ST_MSG_LAST] = "SELECT max(id) FROM messages",
 	[ST_CONV] = MSG_SELECT " WHERE " PAIR " AND m.id > ?3"
 	    " ORDER BY m.id LIMIT ?4",
 	[ST_INBOX] = MSG_SELECT " WHERE m.receiver = ?1 AND m.id > ?2"
@@ -103,15 +119,13 @@ static const char *const sql[ST_COUNT] = {
 	[ST_INBOX_FLOOR] = "SELECT m.id FROM messages m WHERE m.receiver = ?1"
 	    " AND m.id > ?2 ORDER BY m.id DESC LIMIT 1 OFFSET ?3",
 	[ST_HEALTH] = "SELECT count(*) FROM sqlite_schema",
-	[ST_SAVEPOINT] = "SAVEPOINT job",
-	[ST_RELEASE] = "RELEASE job",
-	[ST_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 /* A request to store messages, waiting for the group commit that takes
  * it along. */
 struct job {
 	struct store_new_message *msgs;
+	int64_t *peers;		/* sender and receiver ids, two a message */
 	size_t n;
 	int64_t now;
 	size_t bad;
@@ -878,117 +892,222 @@ end:
 
 /* --- messages --- */
 
+/* Looks up the sender and receiver of every message, both in one
+ * statement; a batch mostly repeats one pair, which is looked up once.
+ * ids gets two a message. */
 static enum store_status
-message_insert(struct conn *c, struct store_new_message *m, int64_t from,
-    int64_t to, int64_t now)
+resolve_peers(struct conn *c, const struct store_new_message *msgs,
+    size_t n, int64_t *ids, size_t *bad)
 {
-	sqlite3_stmt *st = stmt(c, ST_MSG_INSERT);
-	const char *uid = m->uid;
+	sqlite3_stmt *st = stmt(c, ST_PEER_IDS);
+	const struct store_new_message *last = NULL;
+	int64_t from = 0, to = 0;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_new_message *m = &msgs[i];
+
+		if (last == NULL || strcasecmp(last->sender, m->sender) != 0 ||
+		    strcasecmp(last->receiver, m->receiver) != 0) {
+			int rc;
+
+			sqlite3_bind_text(st, 1, m->sender, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, m->receiver, -1,
+			    SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			from = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+			to = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+			done(st);
+			if (rc != SQLITE_ROW)
+				return rc == SQLITE_DONE ? STORE_FAILED :
+				    status_of(c->db, rc);
+			last = m;
+		}
+		if (from == 0 || to == 0) {
+			*bad = i;
+			return STORE_NOT_FOUND;
+		}
+		ids[2 * i] = from;
+		ids[2 * i + 1] = to;
+	}
+	return STORE_OK;
+}
+
+/* A message's uid: the client's, or a fresh one. */
+static void
+uid_fill(struct store_new_message *m)
+{
+	if (m->uid == NULL) {
+		uid_new(m->uid_made);
+	} else {
+		/* Checked by valid_uid: at most UID_MAX bytes. */
+		size_t ulen = strnlen(m->uid, sizeof(m->uid_made) - 1);
+
+		memcpy(m->uid_made, m->uid, ulen);
+		m->uid_made[ulen] = '\0';
+	}
+}
+
+/* Rows gathered from a group's jobs, for one INSERT at a time. */
+#define CHUNK_MAX 32
+
+struct row {
+	struct store_new_message *m;
+	int64_t from, to, ts;
+};
+
+struct chunk {
+	struct row rows[CHUNK_MAX];
+	size_t n;
+};
+
+static enum store_status
+last_id(struct conn *c, int64_t *id)
+{
+	sqlite3_stmt *st = stmt(c, ST_MSG_LAST);
 	int rc;
 
 	if (st == NULL)
 		return STORE_FAILED;
-	if (uid == NULL) {
-		uid_new(m->uid_made);
-		uid = m->uid_made;
-	} else {
-		/* Checked by valid_uid: at most UID_MAX bytes. */
-		size_t ulen = strnlen(uid, sizeof(m->uid_made) - 1);
-
-		memcpy(m->uid_made, uid, ulen);
-		m->uid_made[ulen] = '\0';
-	}
-	sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, from);
-	sqlite3_bind_int64(st, 3, to);
-	sqlite3_bind_text(st, 4, m->content, (int)m->content_len,
-	    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, now);
 	rc = sqlite3_step(st);
-	done(st);
-	if (rc != SQLITE_DONE)
-		return status_of(c->db, rc);
-	if (sqlite3_changes(c->db) > 0) {
-		m->id = sqlite3_last_insert_rowid(c->db);
-		m->ts = now;
-		m->created = true;
-		return STORE_OK;
-	}
-	/* The uid was stored before: answer with the first copy. */
-	if ((st = stmt(c, ST_MSG_BY_UID)) == NULL)
-		return STORE_FAILED;
-	sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		m->id = sqlite3_column_int64(st, 0);
-		m->ts = sqlite3_column_int64(st, 1);
-		m->created = false;
-	}
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	done(st);
 	return rc == SQLITE_ROW ? STORE_OK : status_of(c->db, rc);
 }
 
-/* One job's messages, inside the group's transaction. */
+/* The ids of rows whose INSERT skipped some of them: a uid stored
+ * before, or twice among the rows, answers with its first copy. Rows
+ * with ids above prev are new; the first of them with each id was made
+ * here. */
 static enum store_status
-job_run(struct conn *c, struct job *j)
+rows_look_up(struct conn *c, struct row *w, size_t r, int64_t prev,
+    int changes)
+{
+	sqlite3_stmt *st = stmt(c, ST_MSG_BY_UID);
+
+	if (st == NULL)
+		return STORE_FAILED;
+	for (size_t i = 0; i < r; i++) {
+		struct store_new_message *m = w[i].m;
+		int rc;
+
+		sqlite3_bind_text(st, 1, m->uid_made, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			m->id = sqlite3_column_int64(st, 0);
+			m->ts = sqlite3_column_int64(st, 1);
+		}
+		done(st);
+		if (rc != SQLITE_ROW)
+			return rc == SQLITE_DONE ? STORE_FAILED :
+			    status_of(c->db, rc);
+		m->created = changes > 0 && m->id > prev;
+		for (size_t k = 0; k < i && m->created; k++)
+			if (w[k].m->id == m->id)
+				m->created = false;
+	}
+	return STORE_OK;
+}
+
+/* Inserts r rows (1, 8 or 32) in one statement and fills in their ids.
+ * SQLite gives a new row the largest id plus one, so when all r rows went
+ * in and the last id is r past the largest before, they hold the r ids
+ * after it in order; anything else (a uid stored before, or ids at their
+ * end) is looked up row by row. */
+static enum store_status
+rows_insert(struct conn *c, struct row *w, size_t r)
+{
+	sqlite3_stmt *st = stmt(c, r == 32 ? ST_MSG_INSERT32 :
+	    r == 8 ? ST_MSG_INSERT8 : ST_MSG_INSERT);
+	enum store_status res;
+	int64_t prev = 0, last;
+	int rc, changes;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	if (r > 1 && (res = last_id(c, &prev)) != STORE_OK)
+		return res;
+	for (size_t i = 0; i < r; i++) {
+		int p = (int)i * ROW_PARAMS;
+
+		sqlite3_bind_text(st, p + 1, w[i].m->uid_made, -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(st, p + 2, w[i].from);
+		sqlite3_bind_int64(st, p + 3, w[i].to);
+		sqlite3_bind_text(st, p + 4, w[i].m->content,
+		    (int)w[i].m->content_len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, p + 5, w[i].ts);
+	}
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return status_of(c->db, rc);
+	changes = sqlite3_changes(c->db);
+	last = sqlite3_last_insert_rowid(c->db);
+	if (r == 1 && changes == 1)
+		prev = last - 1;
+	else if (changes != (int)r || prev > INT64_MAX - (int64_t)r ||
+	    last != prev + (int64_t)r)
+		return rows_look_up(c, w, r, prev, changes);
+	for (size_t i = 0; i < r; i++) {
+		w[i].m->id = prev + 1 + (int64_t)i;
+		w[i].m->ts = w[i].ts;
+		w[i].m->created = true;
+	}
+	return STORE_OK;
+}
+
+static enum store_status
+chunk_flush(struct conn *c, struct chunk *ch)
 {
 	enum store_status res = STORE_OK;
-	const char *last_from = NULL, *last_to = NULL;
-	int64_t from = 0, to = 0;
+	size_t off = 0;
 
-	for (size_t i = 0; i < j->n && res == STORE_OK; i++) {
-		struct store_new_message *m = &j->msgs[i];
+	while (off < ch->n && res == STORE_OK) {
+		size_t left = ch->n - off;
+		size_t r = left >= 32 ? 32 : left >= 8 ? 8 : 1;
 
-		/* Batches mostly repeat one pair: look each name up once. */
-		if (last_from == NULL || strcasecmp(last_from, m->sender) != 0) {
-			if ((res = peer_id(c, m->sender, &from)) != STORE_OK)
-				break;
-			last_from = m->sender;
-		}
-		if (last_to == NULL || strcasecmp(last_to, m->receiver) != 0) {
-			if ((res = peer_id(c, m->receiver, &to)) != STORE_OK)
-				break;
-			last_to = m->receiver;
-		}
-		if (from == 0 || to == 0) {
-			j->bad = i;
-			res = STORE_NOT_FOUND;
-			break;
-		}
-		res = message_insert(c, m, from, to, j->now);
+		res = rows_insert(c, ch->rows + off, r);
+		off += r;
 	}
+	ch->n = 0;
 	return res;
 }
 
-/* Writes a group of jobs in one transaction, each in a savepoint so that
- * one naming an unknown peer leaves the others be. A storage failure
- * fails the whole group. */
+/* Writes a group of jobs in one transaction, their messages in order.
+ * A job naming an unknown peer is found out before any of its messages
+ * is written, and left out; a storage failure fails the whole group. */
 static void
 group_commit(struct store *s, struct job *group)
 {
-	struct conn *c;
+	struct chunk ch = { .n = 0 };
 	enum store_status res;
+	struct conn *c;
 	struct job *j;
 
-	if ((res = writer_begin(s, &c)) != STORE_OK) {
-		for (j = group; j != NULL; j = j->next)
-			j->res = res;
-		return;
-	}
-	for (j = group; j != NULL && res == STORE_OK; j = j->next) {
-		if ((res = step_simple(c, ST_SAVEPOINT)) != STORE_OK)
-			break;
-		j->res = job_run(c, j);
-		if (j->res == STORE_NOT_FOUND)
-			res = step_simple(c, ST_ROLLBACK_TO);
-		else
-			res = j->res;
+	if ((res = writer_begin(s, &c)) == STORE_OK) {
+		for (j = group; j != NULL && res == STORE_OK; j = j->next) {
+			j->res = resolve_peers(c, j->msgs, j->n, j->peers,
+			    &j->bad);
+			if (j->res == STORE_NOT_FOUND)
+				continue;
+			if ((res = j->res) != STORE_OK)
+				break;
+			for (size_t i = 0; i < j->n && res == STORE_OK; i++) {
+				ch.rows[ch.n++] = (struct row){ &j->msgs[i],
+				    j->peers[2 * i], j->peers[2 * i + 1],
+				    j->now };
+				if (ch.n == CHUNK_MAX)
+					res = chunk_flush(c, &ch);
+			}
+		}
 		if (res == STORE_OK)
-			res = step_simple(c, ST_RELEASE);
+			res = chunk_flush(c, &ch);
+		res = writer_end(s, res);
 	}
-	res = writer_end(s, res);
-	if (res != STORE_OK)
-		for (j = group; j != NULL; j = j->next)
+	for (j = group; j != NULL; j = j->next)
+		if (res != STORE_OK || j->res != STORE_NOT_FOUND)
 			j->res = res;
 }
 
@@ -1034,7 +1153,8 @@ await_more(struct store *s)
 	s->lead_waiting = false;
 }
 
-/* Group commit: a job that finds no leader leads, writing every job
+/* The uids are made first, outside the write lock. Then group commit:
+ * a job that finds no leader leads, writing every job
  * waiting then (see await_more); the others sleep, each on its own
  * condition, and the leader wakes only those it wrote, and then the first
  * one still waiting, to lead the next group. (A broadcast would wake every
@@ -1043,9 +1163,16 @@ enum store_status
 store_messages_create(struct store *s, struct store_new_message *msgs,
     size_t n, int64_t now, size_t *bad)
 {
-	struct job job = { msgs, n, now, 0, STORE_OK, false, NULL,
+	int64_t few[2 * 8], *peers = n <= 8 ? few :
+	    calloc(n, 2 * sizeof(*peers));
+	struct job job = { msgs, peers, n, now, 0, STORE_OK, false, NULL,
 	    PTHREAD_COND_INITIALIZER };
 
+	*bad = 0;
+	if (peers == NULL)
+		return STORE_FAILED;
+	for (size_t i = 0; i < n; i++)
+		uid_fill(&msgs[i]);
 	pthread_mutex_lock(&s->job_mu);
 	*s->jobs_tail = &job;
 	s->jobs_tail = &job.next;
@@ -1081,6 +1208,8 @@ store_messages_create(struct store *s, struct store_new_message *msgs,
 	}
 	pthread_mutex_unlock(&s->job_mu);
 	pthread_cond_destroy(&job.cv);
+	if (peers != few)
+		free(peers);
 	*bad = job.bad;
 	return job.res;
 }

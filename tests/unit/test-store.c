@@ -259,6 +259,123 @@ messages_uid_and_batches(void **state)
 	    &x), STORE_NOT_FOUND);
 }
 
+/* A conversation read back whole: ids and texts in order. */
+enum { BIG = 77 };
+
+struct convo {
+	int64_t id[BIG + 8];
+	char text[BIG + 8][16];
+	int n;
+};
+
+static int
+collect_all(void *arg, const struct store_message *m)
+{
+	struct convo *c = arg;
+
+	if (c->n < BIG + 8) {
+		c->id[c->n] = m->id;
+		snprintf(c->text[c->n], sizeof(c->text[0]), "%.*s",
+		    (int)m->content_len, m->content);
+	}
+	c->n++;
+	return 0;
+}
+
+/* A batch of 77 is written 32, 32, 8 and five single rows at a time: every
+ * message comes back in order, with its id and its text, both ways. */
+static void
+large_batches_keep_order(void **state)
+{
+	struct fixture *f = *state;
+	static struct store_new_message m[BIG];
+	static char text[BIG][16], uid[BIG][16];
+	static struct convo c;
+	size_t bad;
+
+	reg(f->s, "alice");
+	reg(f->s, "bob");
+	for (int i = 0; i < BIG; i++) {
+		snprintf(text[i], sizeof(text[i]), "m%d", i);
+		snprintf(uid[i], sizeof(uid[i]), "big-%d", i);
+		m[i] = i % 3 == 0 ? msg("bob", "alice", text[i], uid[i]) :
+		    msg("alice", "BOB", text[i], i % 2 ? uid[i] : NULL);
+	}
+	assert_int_equal(store_messages_create(f->s, m, BIG, 42, &bad),
+	    STORE_OK);
+	for (int i = 0; i < BIG; i++) {
+		assert_true(m[i].created);
+		assert_int_equal(m[i].ts, 42);
+		if (i > 0)
+			assert_true(m[i].id > m[i - 1].id);
+	}
+	c.n = 0;
+	assert_int_equal(store_messages(f->s, "bob", "alice", 0, -1,
+	    collect_all, &c), STORE_OK);
+	assert_int_equal(c.n, BIG);
+	for (int i = 0; i < BIG; i++) {
+		assert_int_equal(c.id[i], m[i].id);
+		assert_string_equal(c.text[i], text[i]);
+	}
+}
+
+/* uids stored before, and uids twice in one batch (in one statement's
+ * rows, and in two statements'), answer with their first copy, which
+ * alone counts as created. */
+static void
+batch_repeats_answer_first_copies(void **state)
+{
+	struct fixture *f = *state;
+	enum { OLD = 3, N = 45 };
+	struct store_new_message old[OLD], m[N];
+	static char text[N][16], uid[N][16];
+	static struct convo c;
+	size_t bad;
+	int fresh = 0;
+
+	reg(f->s, "alice");
+	reg(f->s, "bob");
+	for (int i = 0; i < OLD; i++) {
+		snprintf(uid[i], sizeof(uid[i]), "old-%d", i);
+		old[i] = msg("alice", "bob", "before", uid[i]);
+		assert_int_equal(store_messages_create(f->s, &old[i], 1, 7,
+		    &bad), STORE_OK);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(text[i], sizeof(text[i]), "n%d", i);
+		snprintf(uid[i], sizeof(uid[i]), "new-%d", i);
+		m[i] = msg("bob", "alice", text[i], uid[i]);
+	}
+	m[1].uid = "old-2";	/* stored before */
+	m[5].uid = "new-0";	/* twice, in the first 32 */
+	m[36].uid = "old-0";	/* stored before, in the second statement */
+	m[40].uid = "new-2";	/* twice, 38 rows apart */
+	assert_int_equal(store_messages_create(f->s, m, N, 9, &bad),
+	    STORE_OK);
+	assert_int_equal(m[1].id, old[2].id);
+	assert_int_equal(m[36].id, old[0].id);
+	assert_int_equal(m[1].ts, 7);
+	assert_int_equal(m[5].id, m[0].id);
+	assert_int_equal(m[40].id, m[2].id);
+	for (int i = 0; i < N; i++) {
+		bool repeat = i == 1 || i == 5 || i == 36 || i == 40;
+
+		assert_int_equal(m[i].created, !repeat);
+		if (repeat)
+			continue;
+		assert_int_equal(m[i].ts, 9);
+		assert_true(m[i].id > old[OLD - 1].id);
+		fresh++;
+	}
+	c.n = 0;
+	assert_int_equal(store_messages(f->s, "alice", "bob", 0, -1,
+	    collect_all, &c), STORE_OK);
+	assert_int_equal(c.n, OLD + fresh);
+	assert_string_equal(c.text[OLD], "n0");
+	assert_string_equal(c.text[OLD + 1], "n2");
+	assert_string_equal(c.text[c.n - 1], "n44");
+}
+
 static void
 floor_keeps_the_newest(void **state)
 {
@@ -402,13 +519,15 @@ wal_stays_bounded_under_constant_writes(void **state)
 }
 
 /* Writers at once share commits and every one of them comes back with
- * its message stored: none is lost, none left waiting, ids all distinct. */
+ * its message stored: none is lost, none left waiting, ids all distinct.
+ * Half the writers also send, every fourth time, a batch naming an
+ * unknown peer: it stores nothing, and leaves the rest of its group be. */
 enum { WRITERS = 12, EACH = 300 };
 
 struct writer_arg {
 	struct store *s;
 	int64_t ids[EACH];
-	int failed;
+	int n, failed, odd;
 };
 
 static void *
@@ -419,11 +538,22 @@ writer_thread(void *p)
 
 	for (int i = 0; i < EACH; i++) {
 		struct store_new_message m = msg("alice", "bob", "hello", NULL);
+		struct store_new_message lost[3] = {
+			msg("bob", "alice", "lost", NULL),
+			msg("bob", "nobody", "lost", NULL),
+			msg("alice", "bob", "lost", NULL),
+		};
 
+		if (w->odd && i % 4 == 0) {
+			if (store_messages_create(w->s, lost, 3, i, &bad) !=
+			    STORE_NOT_FOUND || bad != 1)
+				w->failed++;
+			continue;
+		}
 		if (store_messages_create(w->s, &m, 1, i, &bad) != STORE_OK ||
 		    !m.created)
 			w->failed++;
-		w->ids[i] = m.id;
+		w->ids[w->n++] = m.id;
 	}
 	return NULL;
 }
@@ -451,27 +581,30 @@ concurrent_writers_share_commits(void **state)
 	static struct writer_arg w[WRITERS];
 	static int64_t all[WRITERS * EACH];
 	pthread_t t[WRITERS];
-	int stored = 0;
+	int stored = 0, n = 0;
 
 	reg(f->s, "alice");
 	reg(f->s, "bob");
 	for (int i = 0; i < WRITERS; i++) {
 		w[i].s = f->s;
-		w[i].failed = 0;
+		w[i].n = w[i].failed = 0;
+		w[i].odd = i % 2;
 		assert_int_equal(pthread_create(&t[i], NULL, writer_thread,
 		    &w[i]), 0);
 	}
 	for (int i = 0; i < WRITERS; i++) {
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 		assert_int_equal(w[i].failed, 0);
-		memcpy(all + i * EACH, w[i].ids, sizeof(w[i].ids));
+		memcpy(all + n, w[i].ids, (size_t)w[i].n * sizeof(all[0]));
+		n += w[i].n;
 	}
-	qsort(all, WRITERS * EACH, sizeof(all[0]), cmp_id);
-	for (int i = 1; i < WRITERS * EACH; i++)
+	assert_int_equal(n, WRITERS * EACH - WRITERS / 2 * (EACH / 4));
+	qsort(all, (size_t)n, sizeof(all[0]), cmp_id);
+	for (int i = 1; i < n; i++)
 		assert_true(all[i] > all[i - 1]);
 	assert_int_equal(store_messages(f->s, "alice", "bob", 0, -1,
 	    count_msg, &stored), STORE_OK);
-	assert_int_equal(stored, WRITERS * EACH);
+	assert_int_equal(stored, n);
 }
 
 static void
@@ -540,6 +673,10 @@ main(void)
 		    friendship_is_mutual_and_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(messages_uid_and_batches,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(large_batches_keep_order,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    batch_repeats_answer_first_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(floor_keeps_the_newest,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(queries_use_indexes,
