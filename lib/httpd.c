@@ -251,8 +251,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		pthread_mutex_lock(&h->q_mu);
 		*h->q_tail = r;
 		h->q_tail = &r->qnext;
-		pthread_cond_signal(&h->q_cv);
 		pthread_mutex_unlock(&h->q_mu);
+		/* After letting go: a worker woken with the mutex still held
+		 * would only block on it. */
+		pthread_cond_signal(&h->q_cv);
 		return MHD_YES;
 	}
 	api_handle(h->api, request_of(r, conn, method, url, &rq), &rs);

@@ -130,9 +130,12 @@ struct job {
 	int64_t now;
 	size_t bad;
 	enum store_status res;
-	bool done;
 	struct job *next;
-	pthread_cond_t cv;	/* its thread waits here, woken alone */
+	/* its thread sleeps here, woken alone */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;		/* written: the result is in res */
+	bool wake;		/* the thread should try to lead */
 };
 
 struct conn {
@@ -1153,20 +1156,54 @@ await_more(struct store *s)
 	s->lead_waiting = false;
 }
 
-/* The uids are made first, outside the write lock. Then group commit:
- * a job that finds no leader leads, writing every job
- * waiting then (see await_more); the others sleep, each on its own
- * condition, and the leader wakes only those it wrote, and then the first
- * one still waiting, to lead the next group. (A broadcast would wake every
- * waiter after every group, most of them only to sleep again.) */
+/* Marks a job of the group just written as done, and wakes its thread.
+ * Once the job's mutex is let go, its thread may return and the job be
+ * gone: nothing of it is touched after. */
+static void
+job_finish(struct job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Sleeps until the job is done (true) or its thread is told to try to
+ * lead (false). */
+static bool
+job_sleep(struct job *j)
+{
+	bool done;
+
+	pthread_mutex_lock(&j->mu);
+	while (!j->done && !j->wake)
+		pthread_cond_wait(&j->cv, &j->mu);
+	done = j->done;
+	j->wake = false;
+	pthread_mutex_unlock(&j->mu);
+	return done;
+}
+
+/* The uids are made first, outside the write lock. Then group commit: a
+ * job that finds no leader leads, writing every job waiting then (see
+ * await_more); the others sleep, each on its own condition and mutex, and
+ * the leader wakes only those it wrote, and then the first one still
+ * waiting, to lead the next group. (A broadcast would wake every waiter
+ * after every group, most of them only to sleep again; and a waiter woken
+ * while the leader held the queue's mutex would only block on it.) A
+ * job's done and wake are guarded by its own mutex; the queue, leading
+ * and the counts by job_mu, taken first when both are. */
 enum store_status
 store_messages_create(struct store *s, struct store_new_message *msgs,
     size_t n, int64_t now, size_t *bad)
 {
 	int64_t few[2 * 8], *peers = n <= 8 ? few :
 	    calloc(n, 2 * sizeof(*peers));
-	struct job job = { msgs, peers, n, now, 0, STORE_OK, false, NULL,
-	    PTHREAD_COND_INITIALIZER };
+	struct job job = { .msgs = msgs, .peers = peers, .n = n, .now = now,
+	    .res = STORE_OK, .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	struct job *group, *j, *next;
+	bool kick;
 
 	*bad = 0;
 	if (peers == NULL)
@@ -1176,38 +1213,51 @@ store_messages_create(struct store *s, struct store_new_message *msgs,
 	pthread_mutex_lock(&s->job_mu);
 	*s->jobs_tail = &job;
 	s->jobs_tail = &job.next;
-	if (++s->njobs >= GROUP_MIN && s->lead_waiting)
-		pthread_cond_signal(&s->lead_cv);
-	while (!job.done) {
-		struct job *group, *j, *next;
-
-		if (s->leading) {
-			pthread_cond_wait(&job.cv, &s->job_mu);
-			continue;
-		}
-		/* Lead: take every job waiting, this one among them. */
-		s->leading = true;
-		await_more(s);
-		group = s->jobs;
-		s->last_group = s->njobs;
-		s->jobs = NULL;
-		s->jobs_tail = &s->jobs;
-		s->njobs = 0;
+	kick = ++s->njobs >= GROUP_MIN && s->lead_waiting;
+	while (s->leading) {
 		pthread_mutex_unlock(&s->job_mu);
-		group_commit(s, group);
+		if (kick)
+			pthread_cond_signal(&s->lead_cv);
+		kick = false;
+		if (job_sleep(&job))
+			goto done;
+		/* Told to lead; unless another leader took this job since. */
 		pthread_mutex_lock(&s->job_mu);
-		for (j = group; j != NULL; j = next) {
-			next = j->next;
-			j->done = true;
-			if (j != &job)
-				pthread_cond_signal(&j->cv);
+		pthread_mutex_lock(&job.mu);
+		if (job.done) {
+			pthread_mutex_unlock(&job.mu);
+			pthread_mutex_unlock(&s->job_mu);
+			goto done;
 		}
-		s->leading = false;
-		if (s->jobs != NULL)
-			pthread_cond_signal(&s->jobs->cv);
+		pthread_mutex_unlock(&job.mu);
+	}
+	/* Lead: take every job waiting, this one among them. */
+	s->leading = true;
+	await_more(s);
+	group = s->jobs;
+	s->last_group = s->njobs;
+	s->jobs = NULL;
+	s->jobs_tail = &s->jobs;
+	s->njobs = 0;
+	pthread_mutex_unlock(&s->job_mu);
+	group_commit(s, group);
+	for (j = group; j != NULL; j = next) {
+		next = j->next;
+		if (j != &job)
+			job_finish(j);
+	}
+	pthread_mutex_lock(&s->job_mu);
+	s->leading = false;
+	if ((j = s->jobs) != NULL) {
+		pthread_mutex_lock(&j->mu);
+		j->wake = true;
+		pthread_cond_signal(&j->cv);
+		pthread_mutex_unlock(&j->mu);
 	}
 	pthread_mutex_unlock(&s->job_mu);
+done:
 	pthread_cond_destroy(&job.cv);
+	pthread_mutex_destroy(&job.mu);
 	if (peers != few)
 		free(peers);
 	*bad = job.bad;
