@@ -500,11 +500,12 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-/* A group commit puts each job in a savepoint, and a page that an earlier
- * job of the group changed is copied to the savepoint's journal before a
- * later one changes it again. SQLite keeps such a journal in memory only up
- * to 64 KiB and then writes it to a temporary file, a write for each copy:
- * with up to 4 MiB in memory, a group of batches does no file I/O for it. */
+/* Each INSERT of a group's transaction keeps a statement journal, so that
+ * it can be undone alone: a page that an earlier statement changed is
+ * copied there before this one changes it again. SQLite keeps such a
+ * journal in memory only up to 64 KiB and then writes it to a temporary
+ * file, a write for each copy: with up to 4 MiB in memory, no statement
+ * does file I/O for it. */
 #define SUBJOURNAL_IN_MEMORY (4 << 20)
 
 static void
