@@ -53,7 +53,8 @@ static const char *const migrations[] = {
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-	ST_PEER_ID, ST_PEER_IDS, ST_PEER_GET, ST_PEER_INSERT, ST_PEER_UPDATE, ST_LOGOUT,
+	ST_PEER_ID, ST_PEER_IDS, ST_PEER_GET, ST_PEER_INSERT, ST_PEER_UPDATE,
+	ST_LOGOUT,
 	ST_PEERS, ST_PEERS_ONLINE,
 	ST_FRIEND_ADD, ST_FRIENDS,
 	ST_MSG_INSERT, ST_MSG_INSERT8, ST_MSG_INSERT32, ST_MSG_BY_UID,
@@ -953,7 +954,8 @@ uid_fill(struct store_new_message *m)
 	}
 }
 
-/* Rows gathered from a group's jobs, for one INSERT at a time. */
+/* Rows gathered from a group's jobs, for one INSERT at a time: as many
+ * as ST_MSG_INSERT32 takes. */
 #define CHUNK_MAX 32
 
 struct row {
@@ -1022,7 +1024,7 @@ rows_look_up(struct conn *c, struct row *w, size_t r, int64_t prev,
 static enum store_status
 rows_insert(struct conn *c, struct row *w, size_t r)
 {
-	sqlite3_stmt *st = stmt(c, r == 32 ? ST_MSG_INSERT32 :
+	sqlite3_stmt *st = stmt(c, r == CHUNK_MAX ? ST_MSG_INSERT32 :
 	    r == 8 ? ST_MSG_INSERT8 : ST_MSG_INSERT);
 	enum store_status res;
 	int64_t prev = 0, last;
@@ -1070,7 +1072,7 @@ chunk_flush(struct conn *c, struct chunk *ch)
 
 	while (off < ch->n && res == STORE_OK) {
 		size_t left = ch->n - off;
-		size_t r = left >= 32 ? 32 : left >= 8 ? 8 : 1;
+		size_t r = left >= CHUNK_MAX ? CHUNK_MAX : left >= 8 ? 8 : 1;
 
 		res = rows_insert(c, ch->rows + off, r);
 		off += r;
@@ -1157,14 +1159,17 @@ await_more(struct store *s)
 	s->lead_waiting = false;
 }
 
-/* Marks a job of the group just written as done, and wakes its thread.
- * Once the job's mutex is let go, its thread may return and the job be
- * gone: nothing of it is touched after. */
+/* Wakes a job's thread: its job is written (done), or it is to try to
+ * lead the next group. Once the job's mutex is let go, its thread may
+ * return and the job be gone: nothing of it is touched after. */
 static void
-job_finish(struct job *j)
+job_wake(struct job *j, bool done)
 {
 	pthread_mutex_lock(&j->mu);
-	j->done = true;
+	if (done)
+		j->done = true;
+	else
+		j->wake = true;
 	pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 }
@@ -1198,8 +1203,7 @@ enum store_status
 store_messages_create(struct store *s, struct store_new_message *msgs,
     size_t n, int64_t now, size_t *bad)
 {
-	int64_t few[2 * 8], *peers = n <= 8 ? few :
-	    calloc(n, 2 * sizeof(*peers));
+	int64_t *peers = calloc(n, 2 * sizeof(*peers));
 	struct job job = { .msgs = msgs, .peers = peers, .n = n, .now = now,
 	    .res = STORE_OK, .mu = PTHREAD_MUTEX_INITIALIZER,
 	    .cv = PTHREAD_COND_INITIALIZER };
@@ -1245,22 +1249,17 @@ store_messages_create(struct store *s, struct store_new_message *msgs,
 	for (j = group; j != NULL; j = next) {
 		next = j->next;
 		if (j != &job)
-			job_finish(j);
+			job_wake(j, true);
 	}
 	pthread_mutex_lock(&s->job_mu);
 	s->leading = false;
-	if ((j = s->jobs) != NULL) {
-		pthread_mutex_lock(&j->mu);
-		j->wake = true;
-		pthread_cond_signal(&j->cv);
-		pthread_mutex_unlock(&j->mu);
-	}
+	if (s->jobs != NULL)
+		job_wake(s->jobs, false);
 	pthread_mutex_unlock(&s->job_mu);
 done:
 	pthread_cond_destroy(&job.cv);
 	pthread_mutex_destroy(&job.mu);
-	if (peers != few)
-		free(peers);
+	free(peers);
 	*bad = job.bad;
 	return job.res;
 }
