@@ -1,5 +1,7 @@
 # chat: a peer-to-peer messaging toolkit. Plain make: programs in one
 # variable, lib/ as one archive each program links what it needs from.
+# lib/ has a folder per layer (core, net, sec, client, dir, peer);
+# includes name the layer: "core/util.h".
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
@@ -20,7 +22,8 @@ BIN      ?= bin
 # Every cmd/NAME/main.c is the thin main of the program NAME.
 PROGS    = $(patsubst cmd/%/main.c,%,$(wildcard cmd/*/main.c))
 SCRIPTS  = $(patsubst cmd/%.sh,%,$(wildcard cmd/*.sh))
-LIBSRC   = $(wildcard lib/*.c)
+LIBSRC   = $(wildcard lib/*/*.c)
+LIBHDR   = $(wildcard lib/*/*.h)
 LIBOBJ   = $(LIBSRC:lib/%.c=$(B)/lib/%.o)
 UNITSRC  = $(wildcard tests/unit/test-*.c)
 UNITS    = $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
@@ -32,10 +35,11 @@ MAN8     = $(wildcard man/*.8)
 
 all: $(PROGS:%=$(BIN)/%) $(SCRIPTS:%=$(BIN)/%)
 
-$(B)/lib/%.o: lib/%.c lib/*.h | $(B)/lib
+$(B)/lib/%.o: lib/%.c $(LIBHDR)
+	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/cmd/%.o: cmd/%/main.c lib/*.h | $(B)/cmd
+$(B)/cmd/%.o: cmd/%/main.c $(LIBHDR) | $(B)/cmd
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/libchat.a: $(LIBOBJ)
@@ -55,7 +59,7 @@ $(B)/tests/%: tests/unit/%.c $(B)/libchat.a | $(B)/tests
 $(B)/bench/%: bench/%.c $(B)/libchat.a | $(B)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)
 
-$(BIN) $(B)/lib $(B)/cmd $(B)/tests $(B)/bench:
+$(BIN) $(B)/cmd $(B)/tests $(B)/bench:
 	mkdir -p $@
 
 deps:

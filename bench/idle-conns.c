@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "core/util.h"
 
 #define MAX_CONNS 100000
 #define ANSWER_MAX 16384

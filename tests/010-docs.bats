@@ -170,12 +170,24 @@ programs() {
 			grep -qE '^#![[:space:]]*[^[:space:]]*/(env[[:space:]]+)?(ba|da)?sh([[:space:]]|$)' &&
 			files+=("$f")
 	done
-	run shellcheck .ci/run .ci/deps tests/run "${files[@]}"
+	run shellcheck .ci/run .ci/deps tests/run tests/layers "${files[@]}"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	run shellcheck -s bash completions/chat.bash tests/helper.bash
 	echo "$output"
 	[ "$status" -eq 0 ]
+}
+
+@test "lib/ keeps its layers: each folder includes only the ones below it" {
+	run tests/layers
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# The check itself bites: a core header that reaches up is a breach.
+	mkdir -p "$BATS_TEST_TMPDIR/lib/core"
+	printf '#include "dir/store.h"\n' >"$BATS_TEST_TMPDIR/lib/core/x.h"
+	run tests/layers "$BATS_TEST_TMPDIR/lib"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$BATS_TEST_TMPDIR/lib/core/x.h: includes dir/store.h" ]
 }
 
 @test "no bats test asserts with a bare '!', which bats never fails on" {

@@ -11,15 +11,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "exitcodes.h"
-#include "httpd.h"
-#include "jarena.h"
-#include "log.h"
-#include "netaddr.h"
-#include "store.h"
-#include "util.h"
-#include "version.h"
+#include "core/exitcodes.h"
+#include "core/jarena.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "core/version.h"
+#include "dir/api.h"
+#include "dir/httpd.h"
+#include "dir/store.h"
+#include "net/netaddr.h"
 
 #define GRACE_MS 5000
 

@@ -6,10 +6,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cli.h"
-#include "dirclient.h"
-#include "exitcodes.h"
-#include "valid.h"
+#include "client/cli_dirclient.h"
+#include "client/dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/valid.h"
 
 enum { OPT_VERSION = 256 };
 

@@ -9,11 +9,12 @@
 #include <string.h>
 #include <sys/select.h>
 
-#include "cli.h"
-#include "dirclient.h"
-#include "exitcodes.h"
-#include "util.h"
-#include "valid.h"
+#include "client/cli_dirclient.h"
+#include "client/dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/util.h"
+#include "core/valid.h"
 
 #define POLL_SECONDS 1		/* between requests while nothing comes */
 

@@ -22,15 +22,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "dirclient.h"
-#include "exitcodes.h"
-#include "netaddr.h"
-#include "seen.h"
-#include "spawn.h"
-#include "util.h"
-#include "valid.h"
-#include "wire.h"
+#include "client/dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/spawn.h"
+#include "core/util.h"
+#include "core/valid.h"
+#include "net/netaddr.h"
+#include "peer/seen.h"
+#include "peer/wire.h"
 
 #define PRINT_CHUNK 65536	/* bytes of output printed with one write */
 #define OUT_HIGH (1 << 20)	/* unread acks that stop reading a sender */

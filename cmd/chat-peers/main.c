@@ -4,10 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "dirclient.h"
-#include "exitcodes.h"
-#include "valid.h"
+#include "client/cli_dirclient.h"
+#include "client/dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/valid.h"
 
 enum { OPT_ONLINE = 256, OPT_VERSION };
 

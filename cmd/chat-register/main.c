@@ -10,11 +10,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
-#include "dirclient.h"
-#include "exitcodes.h"
-#include "util.h"
-#include "valid.h"
+#include "client/cli_dirclient.h"
+#include "client/dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/util.h"
+#include "core/valid.h"
 
 
 enum { OPT_VERSION = 256, OPT_EVERY, OPT_LOGOUT };

@@ -12,14 +12,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "dirclient.h"
-#include "jarena.h"
-#include "exitcodes.h"
-#include "netaddr.h"
-#include "util.h"
-#include "valid.h"
-#include "wire.h"
+#include "client/cli_dirclient.h"
+#include "client/dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/jarena.h"
+#include "core/util.h"
+#include "core/valid.h"
+#include "net/netaddr.h"
+#include "peer/wire.h"
 
 #define WINDOW 16384		/* messages read and not yet reported */
 #define BATCH 5000		/* messages stored with one request, at most */

@@ -12,8 +12,8 @@
 
 #include <jansson.h>
 
-#include "api.h"
-#include "jarena.h"
+#include "core/jarena.h"
+#include "dir/api.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz-api: %s:%d: " \
 	"check failed: %s\n", __FILE__, __LINE__, #c); fail(); } } while (0)

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "valid.h"
-#include "wire.h"
+#include "core/valid.h"
+#include "peer/wire.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz-sendjson: %s:%d: " \
 	"check failed: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)

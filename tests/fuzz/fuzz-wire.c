@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "peer/wire.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz-wire: %s:%d: " \
 	"check failed: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)

@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "api.h"
-#include "jarena.h"
+#include "core/jarena.h"
+#include "dir/api.h"
 
 struct fixture {
 	char dir[64];

@@ -11,9 +11,9 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "cli.h"
-#include "dirclient.h"
-#include "exitcodes.h"
+#include "client/dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
 
 static void
 url_is(const char *server, const char *path, const char *const *q,

@@ -13,8 +13,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "jarena.h"
-#include "jsonw.h"
+#include "core/jarena.h"
+#include "core/jsonw.h"
 
 /* A batch like the ones chat-dird parses: n objects of four strings. */
 static char *

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "jsonw.h"
+#include "core/jsonw.h"
 
 static void
 round_trip(const char *s, size_t n)

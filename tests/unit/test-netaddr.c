@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "netaddr.h"
+#include "net/netaddr.h"
 
 static void
 url_is(const char *url, const char *host, int port)

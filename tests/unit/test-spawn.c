@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "spawn.h"
+#include "core/spawn.h"
 
 static void
 finds_next_to_itself_then_in_path(void **state)

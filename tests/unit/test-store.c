@@ -16,7 +16,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "store.h"
+#include "dir/store.h"
 
 struct fixture {
 	char dir[64];

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "netaddr.h"
-#include "util.h"
-#include "valid.h"
+#include "core/util.h"
+#include "core/valid.h"
+#include "net/netaddr.h"
 
 static void
 usernames(void **state)

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "seen.h"
-#include "wire.h"
+#include "peer/seen.h"
+#include "peer/wire.h"
 
 static void
 feed(struct wire_buf *b, const char *s, size_t n)

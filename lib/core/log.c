@@ -4,9 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jsonw.h"
-#include "log.h"
-#include "util.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/util.h"
 
 void
 log_event(const char *level, const char *event, json_t *fields)

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "exitcodes.h"
-#include "util.h"
-#include "version.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/util.h"
+#include "core/version.h"
 
 void
 cli_init(void)

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
-#include "wire.h"
+#include "core/util.h"
+#include "peer/wire.h"
 
 #define BUF_MIN 4096
 

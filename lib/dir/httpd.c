@@ -11,10 +11,10 @@
 
 #include <microhttpd.h>
 
-#include "httpd.h"
-#include "log.h"
-#include "netaddr.h"
-#include "util.h"
+#include "dir/httpd.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "net/netaddr.h"
 
 #define STREAM_BLOCK (64 * 1024)
 #define LOGGED_PATH 256

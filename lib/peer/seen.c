@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "seen.h"
-#include "util.h"
-#include "valid.h"
+#include "peer/seen.h"
+#include "core/util.h"
+#include "core/valid.h"
 
 struct key {
 	uint64_t a, b;		/* {0, 0}: an empty slot */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "store.h"
+#include "dir/store.h"
 
 struct api_config {
 	int64_t max_body;	/* bytes of request body */

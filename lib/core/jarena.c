@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "jarena.h"
+#include "core/jarena.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "jsonw.h"
+#include "core/jsonw.h"
 
 bool
 jw_reserve(struct jsonw *w, size_t n)

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "core/spawn.h"
 
 /* dir/name when it is an executable file; malloc'd. */
 static char *

@@ -2,7 +2,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "valid.h"
+#include "core/valid.h"
 
 static bool
 is_alnum(unsigned char c)

@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "netaddr.h"
-#include "util.h"
+#include "net/netaddr.h"
+#include "core/util.h"
 
 int
 netaddr_split(const char *s, char host[NETADDR_HOSTLEN], int *port)

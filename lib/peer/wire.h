@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "jsonw.h"
-#include "valid.h"
+#include "core/jsonw.h"
+#include "core/valid.h"
 
 #define WIRE_VERSION 1
 #define WIRE_LINE_MAX (256 * 1024)	/* bytes of a line, newline excluded */

@@ -5,9 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "exitcodes.h"
-#include "util.h"
+#include "client/cli_dirclient.h"
+#include "core/cli.h"
+#include "core/exitcodes.h"
+#include "core/util.h"
 
 /* CHAT_TIMEOUT's seconds as milliseconds; 0 when unset. */
 static long

@@ -9,11 +9,11 @@
 
 #include <jansson.h>
 
-#include "api.h"
-#include "jarena.h"
-#include "jsonw.h"
-#include "util.h"
-#include "valid.h"
+#include "dir/api.h"
+#include "core/jarena.h"
+#include "core/jsonw.h"
+#include "core/util.h"
+#include "core/valid.h"
 
 #define USERNAME_RULE \
 	"a username is 1 to 50 of A-Z a-z 0-9 . _ -, starting with a letter or digit"

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "valid.h"
+#include "core/valid.h"
 
 enum store_status {
 	STORE_OK = 0,

@@ -11,11 +11,11 @@
 
 #include <curl/curl.h>
 
-#include "dirclient.h"
-#include "exitcodes.h"
-#include "jsonw.h"
-#include "netaddr.h"
-#include "version.h"
+#include "client/dirclient.h"
+#include "core/exitcodes.h"
+#include "core/jsonw.h"
+#include "core/version.h"
+#include "net/netaddr.h"
 
 #define CURSOR_MAX 128		/* bytes of a "next" cursor */
 #define QUERY_MAX 16		/* query keys and values, with the NULL */

@@ -9,8 +9,6 @@
 
 #include <jansson.h>
 
-#include "dirclient.h"
-
 #define CLI_ENV_SERVER "CHAT_SERVER"
 #define CLI_ENV_USER "CHAT_USER"
 #define CLI_ENV_HOME "CHAT_HOME"
@@ -26,10 +24,6 @@ const char *cli_setting(const char *flag, const char *env, const char *def);
 /* CHAT_HOME: flag, else env, else ${XDG_STATE_HOME:-$HOME/.local/state}/chat.
  * malloc'd; NULL when there is no HOME to go by. */
 char *cli_home(const char *flag);
-/* A directory client for the server given by flag, else CHAT_SERVER, else
- * the default, with CHAT_TIMEOUT; exits 64 when either is malformed.
- * (In cli_dirclient.c: only the programs that call it link libcurl.) */
-struct dirclient *cli_dirclient(const char *server_flag);
 /* A decimal port number from 1 to 65535. */
 bool cli_port(const char *s, int *port);
 

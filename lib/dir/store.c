@@ -12,8 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "store.h"
-#include "util.h"
+#include "dir/store.h"
+#include "core/util.h"
 
 #define APP_ID 0x43484154	/* "CHAT" */
 #define BUSY_MS 5000

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api.h"
+#include "dir/api.h"
 
 struct httpd_config {
 	int listen_fd;		/* a bound, listening socket; httpd owns it */
