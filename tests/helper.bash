@@ -1,6 +1,12 @@
 # Shared bats helpers: start a real chat-dird on an ephemeral loopback port
 # with a fresh database in the test's own temporary folder.
 
+# The programs keep keys and state under CHAT_HOME: each test has its own,
+# never the HOME of whoever runs the suite.
+if [ -n "${BATS_TEST_TMPDIR:-}" ]; then
+	export CHAT_HOME=${CHAT_HOME:-$BATS_TEST_TMPDIR/home}
+fi
+
 # start_dird [ARGS...]: starts chat-dird, waits for its "listening" line,
 # and sets DIRD_PID, DIRD_PORT, DIRD_DB, CHAT_SERVER (exported), DIRD_LOG.
 start_dird() {
