@@ -247,8 +247,8 @@ struct who {
 	bool verified;		/* p.user's key signed this request */
 };
 
-/* Parses the Chat-Signature header, if any; a malformed one is refused
- * whatever the endpoint, so that a client learns of its mistake. */
+/* Parses the Chat-Signature header, if any, answering 401 when it is
+ * malformed. */
 static bool
 who_of(const struct api_request *rq, struct who *w, struct api_response *rs)
 {
@@ -1197,6 +1197,15 @@ api_handle(struct api *api, const struct api_request *rq,
 			api_error(rs, 405, "method_not_allowed", "%s takes %s",
 			    r->path, rs->allow);
 			return;
+		}
+		/* A malformed signature is refused on every endpoint, so
+		 * that a client learns of its mistake even where none is
+		 * needed. */
+		if (rq->signature != NULL) {
+			struct who w;
+
+			if (!who_of(rq, &w, rs))
+				return;
 		}
 		jarena_open();
 		r->fn(api, rq, rs);
