@@ -136,17 +136,42 @@ fields_valid(const char *uid, const char *from, const char *to,
 	    textlen <= ENVELOPE_TEXT_MAX && valid_utf8(text, textlen);
 }
 
+int
+envelope_self_init(struct envelope_self *k,
+    const unsigned char sk[crypto_sign_SECRETKEYBYTES])
+{
+	memcpy(k->sk, sk, sizeof(k->sk));
+	/* The secret key holds its public key after its seed. */
+	memcpy(k->pk, sk + crypto_sign_SEEDBYTES, sizeof(k->pk));
+	if (crypto_sign_ed25519_sk_to_curve25519(k->xsk, sk) != 0 ||
+	    crypto_sign_ed25519_pk_to_curve25519(k->xpk, k->pk) != 0) {
+		envelope_self_wipe(k);
+		return -1;
+	}
+	return 0;
+}
+
+void
+envelope_self_wipe(struct envelope_self *k)
+{
+	sodium_memzero(k, sizeof(*k));
+}
+
+int
+envelope_peer_init(struct envelope_peer *p,
+    const unsigned char pk[crypto_sign_PUBLICKEYBYTES])
+{
+	memcpy(p->pk, pk, sizeof(p->pk));
+	return crypto_sign_ed25519_pk_to_curve25519(p->xpk, pk);
+}
+
 char *
-envelope_seal(const char *uid, const char *from, const char *to,
-    const char *ts, const char *text, size_t textlen,
-    const unsigned char sk[crypto_sign_SECRETKEYBYTES],
-    const unsigned char from_pk[crypto_sign_PUBLICKEYBYTES],
-    const unsigned char to_pk[crypto_sign_PUBLICKEYBYTES],
+envelope_seal_to(const struct envelope_self *k,
+    const struct envelope_peer *rcpt, const char *uid, const char *from,
+    const char *to, const char *ts, const char *text, size_t textlen,
     enum envelope_err *err)
 {
 	unsigned char key[KEY_LEN], nonce[NONCE_LEN];
-	unsigned char xto[crypto_box_PUBLICKEYBYTES];
-	unsigned char xfrom[crypto_box_PUBLICKEYBYTES];
 	unsigned char kto[SEALED_LEN], kfrom[SEALED_LEN], aad[AAD_MAX];
 	unsigned char *buf = NULL, *body, *p, *ct = NULL;
 	char *n64 = NULL, *kto64 = NULL, *kfrom64 = NULL, *c64 = NULL;
@@ -157,13 +182,6 @@ envelope_seal(const char *uid, const char *from, const char *to,
 
 	*err = ENVELOPE_INVALID;
 	if (!fields_valid(uid, from, to, ts, text, textlen))
-		return NULL;
-	/* The secret key holds its public key after its seed. */
-	if (sodium_memcmp(sk + crypto_sign_SEEDBYTES, from_pk,
-	    crypto_sign_PUBLICKEYBYTES) != 0)
-		return NULL;
-	if (crypto_sign_ed25519_pk_to_curve25519(xto, to_pk) != 0 ||
-	    crypto_sign_ed25519_pk_to_curve25519(xfrom, from_pk) != 0)
 		return NULL;
 
 	*err = ENVELOPE_NOMEM;
@@ -179,13 +197,13 @@ envelope_seal(const char *uid, const char *from, const char *to,
 	p = put_field(p, to, strlen(to));
 	p = put_field(p, ts, strlen(ts));
 	p = put_field(p, text, textlen);
-	if (crypto_sign_detached(p, NULL, buf, (size_t)(p - buf), sk) != 0)
+	if (crypto_sign_detached(p, NULL, buf, (size_t)(p - buf), k->sk) != 0)
 		goto fail;
 
 	crypto_aead_xchacha20poly1305_ietf_keygen(key);
 	randombytes_buf(nonce, sizeof(nonce));
-	if (crypto_box_seal(kto, key, KEY_LEN, xto) != 0 ||
-	    crypto_box_seal(kfrom, key, KEY_LEN, xfrom) != 0)
+	if (crypto_box_seal(kto, key, KEY_LEN, rcpt->xpk) != 0 ||
+	    crypto_box_seal(kfrom, key, KEY_LEN, k->xpk) != 0)
 		goto fail;
 	aadlen = aad_make(aad, from, to, kto, kfrom);
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, body,
@@ -219,6 +237,30 @@ out:
 	free(kfrom64);
 	free(c64);
 	json_decref(j);
+	return out;
+}
+
+char *
+envelope_seal(const char *uid, const char *from, const char *to,
+    const char *ts, const char *text, size_t textlen,
+    const unsigned char sk[crypto_sign_SECRETKEYBYTES],
+    const unsigned char from_pk[crypto_sign_PUBLICKEYBYTES],
+    const unsigned char to_pk[crypto_sign_PUBLICKEYBYTES],
+    enum envelope_err *err)
+{
+	struct envelope_self k;
+	struct envelope_peer rcpt;
+	char *out;
+
+	*err = ENVELOPE_INVALID;
+	if (sodium_memcmp(sk + crypto_sign_SEEDBYTES, from_pk,
+	    crypto_sign_PUBLICKEYBYTES) != 0 ||
+	    envelope_peer_init(&rcpt, to_pk) != 0 ||
+	    envelope_self_init(&k, sk) != 0)
+		return NULL;
+	out = envelope_seal_to(&k, &rcpt, uid, from, to, ts, text, textlen,
+	    err);
+	envelope_self_wipe(&k);
 	return out;
 }
 
@@ -300,16 +342,12 @@ body_parse(const unsigned char *body, size_t len, struct envelope_msg *m)
 }
 
 enum envelope_err
-envelope_open(const char *content, size_t len, const char *from,
-    const char *to, const unsigned char sk[crypto_sign_SECRETKEYBYTES],
-    const unsigned char pk[crypto_sign_PUBLICKEYBYTES],
-    const unsigned char from_pk[crypto_sign_PUBLICKEYBYTES],
-    struct envelope_msg *m)
+envelope_open_from(const struct envelope_self *k,
+    const struct envelope_peer *sender, const char *content, size_t len,
+    const char *from, const char *to, struct envelope_msg *m)
 {
 	struct outer o = { 0 };
 	unsigned char key[KEY_LEN], aad[AAD_MAX];
-	unsigned char xsk[crypto_box_SECRETKEYBYTES];
-	unsigned char xpk[crypto_box_PUBLICKEYBYTES];
 	unsigned char *buf = NULL, *body;
 	unsigned long long bodylen = 0;
 	size_t aadlen;
@@ -334,14 +372,10 @@ envelope_open(const char *content, size_t len, const char *from,
 		goto out;
 
 	/* The sender reads the copy sealed to it, anyone else the other. */
-	rc = ENVELOPE_INVALID;
-	if (crypto_sign_ed25519_sk_to_curve25519(xsk, sk) != 0 ||
-	    crypto_sign_ed25519_pk_to_curve25519(xpk, pk) != 0)
-		goto out;
 	rc = ENVELOPE_NOT_OURS;
-	if (crypto_box_seal_open(key, sodium_memcmp(pk, from_pk,
+	if (crypto_box_seal_open(key, sodium_memcmp(k->pk, sender->pk,
 	    crypto_sign_PUBLICKEYBYTES) == 0 ? o.kfrom : o.kto, SEALED_LEN,
-	    xpk, xsk) != 0)
+	    k->xpk, k->xsk) != 0)
 		goto out;
 
 	rc = ENVELOPE_NOMEM;
@@ -358,7 +392,7 @@ envelope_open(const char *content, size_t len, const char *from,
 		goto out;
 	rc = ENVELOPE_BAD_SIG;
 	if (crypto_sign_verify_detached(body + bodylen - SIG_LEN, buf,
-	    LABEL_LEN + (size_t)bodylen - SIG_LEN, from_pk) != 0)
+	    LABEL_LEN + (size_t)bodylen - SIG_LEN, sender->pk) != 0)
 		goto out;
 	rc = ENVELOPE_MISMATCH;
 	if (strcmp(m->from, o.from) != 0 || strcmp(m->to, o.to) != 0)
@@ -366,7 +400,6 @@ envelope_open(const char *content, size_t len, const char *from,
 	rc = ENVELOPE_OK;
 out:
 	sodium_memzero(key, sizeof(key));
-	sodium_memzero(xsk, sizeof(xsk));
 	if (buf != NULL) {
 		sodium_memzero(buf, LABEL_LEN + o.ctlen);
 		free(buf);
@@ -375,6 +408,30 @@ out:
 	json_decref(j);
 	if (rc != ENVELOPE_OK)
 		envelope_msg_free(m);
+	return rc;
+}
+
+enum envelope_err
+envelope_open(const char *content, size_t len, const char *from,
+    const char *to, const unsigned char sk[crypto_sign_SECRETKEYBYTES],
+    const unsigned char pk[crypto_sign_PUBLICKEYBYTES],
+    const unsigned char from_pk[crypto_sign_PUBLICKEYBYTES],
+    struct envelope_msg *m)
+{
+	struct envelope_self k;
+	struct envelope_peer sender;
+	enum envelope_err rc;
+
+	memset(m, 0, sizeof(*m));
+	if (!envelope_is(content, len))
+		return ENVELOPE_NOT;
+	if (sodium_memcmp(sk + crypto_sign_SEEDBYTES, pk,
+	    crypto_sign_PUBLICKEYBYTES) != 0 ||
+	    envelope_peer_init(&sender, from_pk) != 0 ||
+	    envelope_self_init(&k, sk) != 0)
+		return ENVELOPE_INVALID;
+	rc = envelope_open_from(&k, &sender, content, len, from, to, m);
+	envelope_self_wipe(&k);
 	return rc;
 }
 

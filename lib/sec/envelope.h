@@ -1,7 +1,7 @@
 /* envelope: sealed storage. A message as the directory stores it for a
  * keyed user: encrypted and signed by the sender so that only the sender
  * and the recipient can read it back. The format is chat-protocol(7),
- * SEALED ENVELOPES. */
+ * SEALED ENVELOPES. libsodium must have been initialised (sodium_init). */
 #ifndef CHAT_ENVELOPE_H
 #define CHAT_ENVELOPE_H
 
@@ -41,23 +41,57 @@ struct envelope_msg {
 	size_t textlen;
 };
 
-/* The envelope of one message from m->from to m->to, as a NUL-terminated
- * JSON object (malloc'd), or NULL with *err. text: UTF-8 without NUL, at
- * most ENVELOPE_TEXT_MAX bytes; uid, names and ts as valid.h and util.h
- * check them. sk is the sender's Ed25519 secret key, which must belong
- * to from_pk; to_pk is the recipient's public key. */
+/* Keys made ready once, since deriving the X25519 keys sealing uses from
+ * Ed25519 ones costs about as much as sealing itself. The user's own key
+ * pair (sk as crypto_sign makes it: seed, then public key): */
+struct envelope_self {
+	unsigned char sk[crypto_sign_SECRETKEYBYTES];
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char xsk[crypto_box_SECRETKEYBYTES];
+	unsigned char xpk[crypto_box_PUBLICKEYBYTES];
+};
+/* And another user's public key, as pinned. */
+struct envelope_peer {
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char xpk[crypto_box_PUBLICKEYBYTES];
+};
+
+/* 0, or -1 when the key is not a usable Ed25519 key. */
+int envelope_self_init(struct envelope_self *k,
+    const unsigned char sk[crypto_sign_SECRETKEYBYTES]);
+int envelope_peer_init(struct envelope_peer *p,
+    const unsigned char pk[crypto_sign_PUBLICKEYBYTES]);
+/* Wipes the secrets. */
+void envelope_self_wipe(struct envelope_self *k);
+
+/* The envelope of one message from `from` (the user whose keys are k) to
+ * `to` (whose key is rcpt), as a NUL-terminated JSON object (malloc'd),
+ * or NULL with *err. text: UTF-8 without NUL, at most ENVELOPE_TEXT_MAX
+ * bytes; uid, names and ts as valid.h and util.h check them. */
+char *envelope_seal_to(const struct envelope_self *k,
+    const struct envelope_peer *rcpt, const char *uid, const char *from,
+    const char *to, const char *ts, const char *text, size_t textlen,
+    enum envelope_err *err);
+
+/* Opens what the directory stored as a message from `from` to `to`
+ * (names as the directory reports them; compared regardless of ASCII
+ * case), for the user whose keys are k: the sender or the recipient.
+ * sender holds the key pinned for `from`: the signature must be by it.
+ * ENVELOPE_OK and *m filled, or the reason it was refused. */
+enum envelope_err envelope_open_from(const struct envelope_self *k,
+    const struct envelope_peer *sender, const char *content, size_t len,
+    const char *from, const char *to, struct envelope_msg *m);
+
+/* The same with raw keys, made ready on every call: sk is the sender's
+ * Ed25519 secret key, which must belong to from_pk; to_pk is the
+ * recipient's public key. */
 char *envelope_seal(const char *uid, const char *from, const char *to,
     const char *ts, const char *text, size_t textlen,
     const unsigned char sk[crypto_sign_SECRETKEYBYTES],
     const unsigned char from_pk[crypto_sign_PUBLICKEYBYTES],
     const unsigned char to_pk[crypto_sign_PUBLICKEYBYTES],
     enum envelope_err *err);
-
-/* Opens what the directory stored as a message from `from` to `to`
- * (names as the directory reports them; compared regardless of ASCII
- * case), for the reader whose key pair is sk and pk (the sender or the
- * recipient). from_pk is the key pinned for `from`: the signature must
- * be by it. ENVELOPE_OK and *m filled, or the reason it was refused. */
+/* sk and pk: the reader's key pair; from_pk: the key pinned for from. */
 enum envelope_err envelope_open(const char *content, size_t len,
     const char *from, const char *to,
     const unsigned char sk[crypto_sign_SECRETKEYBYTES],

@@ -735,6 +735,56 @@ seal_refuses(void **state)
 #undef REFUSED
 }
 
+/* Keys made ready once serve any number of messages, both ways, and a
+ * message to oneself. */
+static void
+prepared_keys(void **state)
+{
+	unsigned char zero[crypto_sign_PUBLICKEYBYTES] = { 0 };
+	struct envelope_self a, b;
+	struct envelope_peer pa, pb;
+	struct envelope_msg m;
+	enum envelope_err err;
+	char *env;
+
+	(void)state;
+	assert_int_equal(envelope_self_init(&a, alice.sk), 0);
+	assert_memory_equal(a.pk, alice.pk, sizeof(a.pk));
+	assert_int_equal(envelope_self_init(&b, bob.sk), 0);
+	assert_int_equal(envelope_peer_init(&pa, alice.pk), 0);
+	assert_int_equal(envelope_peer_init(&pb, bob.pk), 0);
+	assert_int_equal(envelope_peer_init(&pb, zero), -1);
+	assert_int_equal(envelope_peer_init(&pb, bob.pk), 0);
+	for (int i = 0; i < 3; i++) {
+		env = envelope_seal_to(&b, &pa, UID, "bob", "alice", TS, "re",
+		    2, &err);
+		assert_non_null(env);
+		assert_int_equal(envelope_open_from(&a, &pb, env, strlen(env),
+		    "bob", "alice", &m), ENVELOPE_OK);
+		assert_string_equal(m.text, "re");
+		envelope_msg_free(&m);
+		assert_int_equal(envelope_open_from(&b, &pb, env, strlen(env),
+		    "bob", "alice", &m), ENVELOPE_OK);
+		envelope_msg_free(&m);
+		assert_int_equal(envelope_open_from(&a, &pa, env, strlen(env),
+		    "bob", "alice", &m), ENVELOPE_NOT_OURS);
+		free(env);
+	}
+	env = envelope_seal_to(&a, &pa, UID, "alice", "alice", TS, "note", 4,
+	    &err);
+	assert_non_null(env);
+	assert_int_equal(envelope_open_from(&a, &pa, env, strlen(env), "alice",
+	    "alice", &m), ENVELOPE_OK);
+	envelope_msg_free(&m);
+	/* The raw form checks that the reader's halves belong together. */
+	assert_int_equal(envelope_open(env, strlen(env), "alice", "alice",
+	    alice.sk, bob.pk, alice.pk, &m), ENVELOPE_INVALID);
+	free(env);
+	envelope_self_wipe(&a);
+	envelope_self_wipe(&b);
+	assert_true(sodium_is_zero(a.sk, sizeof(a.sk)));
+}
+
 static void
 messages_are_named(void **state)
 {
@@ -874,6 +924,7 @@ main(void)
 		cmocka_unit_test(bad_shapes),
 		cmocka_unit_test(bad_json),
 		cmocka_unit_test(seal_refuses),
+		cmocka_unit_test(prepared_keys),
 		cmocka_unit_test(messages_are_named),
 		cmocka_unit_test(python_opens_ours),
 		cmocka_unit_test(we_open_python_s),
