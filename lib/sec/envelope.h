@@ -21,12 +21,12 @@
 
 enum envelope_err {
 	ENVELOPE_OK = 0,
-	ENVELOPE_NOT,		/* not an envelope: the plain text of a message */
+	ENVELOPE_NOT,		/* not an envelope: a message's plain text */
 	ENVELOPE_MALFORMED,	/* an envelope, but not of the right shape */
 	ENVELOPE_NOT_OURS,	/* sealed to neither of the reader's keys */
 	ENVELOPE_ALTERED,	/* the body or what it binds was changed */
 	ENVELOPE_BAD_SIG,	/* not signed by the expected sender's key */
-	ENVELOPE_MISMATCH,	/* sender or recipient differ from those given */
+	ENVELOPE_MISMATCH,	/* sender or recipient not those given */
 	ENVELOPE_INVALID,	/* sealing: a field or a key is not valid */
 	ENVELOPE_NOMEM,
 };

@@ -20,6 +20,7 @@
 
 #define UID "0190a1b2c3d47e5f8a9b0c1d2e3f4a5b"
 #define TS "2026-12-03T12:00:00.123Z"
+#define B64 sodium_base64_VARIANT_ORIGINAL
 #define TEXT "hello bob"
 
 static unsigned char apk[32], ask[64], bpk[32], bsk[64];
@@ -114,11 +115,11 @@ edits(const uint8_t *p, size_t n)
 static char *
 b64(const unsigned char *bin, size_t len)
 {
-	size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	size_t n = sodium_base64_ENCODED_LEN(len, B64);
 	char *s;
 
 	CHECK((s = malloc(n)) != NULL);
-	sodium_bin2base64(s, n, bin, len, sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(s, n, bin, len, B64);
 	return s;
 }
 

@@ -19,8 +19,11 @@
 
 #define UID "0190a1b2c3d47e5f8a9b0c1d2e3f4a5b"
 #define TS "2026-12-03T12:00:00.123Z"
+#define B64 sodium_base64_VARIANT_ORIGINAL
 #define TEXT "hello bob, this is alice"
 #define INTEROP "tests/interop/envelope.py"
+/* 51 characters: one more than a name may have. */
+#define LONG_NAME "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 struct user {
 	const char *name;
@@ -160,19 +163,19 @@ unb64(const char *s, unsigned char *bin, size_t max)
 	size_t len;
 
 	assert_int_equal(sodium_base642bin(bin, max, s, strlen(s), NULL, &len,
-	    NULL, sodium_base64_VARIANT_ORIGINAL), 0);
+	    NULL, B64), 0);
 	return len;
 }
 
 static json_t *
 b64(const unsigned char *bin, size_t len)
 {
-	size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	size_t n = sodium_base64_ENCODED_LEN(len, B64);
 	char *s = malloc(n);
 	json_t *j;
 
 	assert_non_null(s);
-	sodium_bin2base64(s, n, bin, len, sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(s, n, bin, len, B64);
 	j = json_string(s);
 	free(s);
 	return j;
@@ -437,8 +440,10 @@ new_body(unsigned char *body, size_t *len, const char *const f[5])
 	memcpy(body, "chat envelope v1", 16);
 	for (int i = 0; i < 5; i++) {
 		n = strlen(f[i]);
-		*p++ = (unsigned char)(n >> 24), *p++ = (unsigned char)(n >> 16);
-		*p++ = (unsigned char)(n >> 8), *p++ = (unsigned char)n;
+		*p++ = (unsigned char)(n >> 24);
+		*p++ = (unsigned char)(n >> 16);
+		*p++ = (unsigned char)(n >> 8);
+		*p++ = (unsigned char)n;
 		memcpy(p, f[i], n);
 		p += n;
 	}
@@ -448,8 +453,6 @@ new_body(unsigned char *body, size_t *len, const char *const f[5])
 	*len = (size_t)(q - body) - 16;
 	memmove(body, body + 16, *len);
 }
-
-#define LONG_NAME "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 static void
 long_uid(unsigned char *body, size_t *len, json_t *j)
@@ -621,10 +624,11 @@ bad_shapes(void **state)
 	static const char *const cases[][2] = {
 		{ "sealed", "2" }, { "sealed", "\"1\"" }, { "sealed", "1.0" },
 		{ "from", "null" }, { "from", "\"\"" }, { "from", "\"a b\"" },
-		{ "from", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"" },
+		{ "from", "\"" LONG_NAME "\"" },
 		{ "to", "5" }, { "n", "5" }, { "n", "\"\"" },
-		{ "n", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"" },	/* 23 bytes */
-		{ "n", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"" },	/* 27 */
+		/* 23 bytes, 27 bytes */
+		{ "n", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"" },
+		{ "n", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"" },
 		{ "n", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA*\"" },
 		{ "n", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA \"" },
 		{ "k", "[]" }, { "k", "{}" }, { "k.to", "true" },
@@ -639,8 +643,8 @@ bad_shapes(void **state)
 		bad = edit(env, set_json, cases[i]);
 		if (open_as(bad, "alice", "bob", &bob, &alice) !=
 		    ENVELOPE_MALFORMED)
-			fail_msg("%s: %s: not refused as malformed", cases[i][0],
-			    cases[i][1]);
+			fail_msg("%s: %s: not refused as malformed",
+			    cases[i][0], cases[i][1]);
 		free(bad);
 	}
 	free(env);
@@ -651,7 +655,8 @@ bad_json(void **state)
 {
 	static const char *const cases[] = {
 		"{\"sealed\":1,", "{\"sealed\":1,}", "{\"sealed\":1,\"x\":1",
-		"{\"sealed\":1,\"sealed\":1}", "{\"sealed\":1,\"from\":\"\xff\"}",
+		"{\"sealed\":1,\"sealed\":1}",
+		"{\"sealed\":1,\"from\":\"\xff\"}",
 		"{\"sealed\":1,\"from\":\"alice\",\"from\":\"bob\"}",
 	};
 	char *big, *env = seal(&alice, &bob);
@@ -659,8 +664,8 @@ bad_json(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_int_equal(open_as(cases[i], "alice", "bob", &bob, &alice),
-		    ENVELOPE_MALFORMED);
+		assert_int_equal(open_as(cases[i], "alice", "bob", &bob,
+		    &alice), ENVELOPE_MALFORMED);
 	/* Garbage after the object, and an envelope of any size beyond the
 	 * bound, are refused before anything is decoded. */
 	assert_non_null(big = malloc(ENVELOPE_MAX + 2));
@@ -822,7 +827,8 @@ keys_json(const struct user *u)
 static json_t *
 python(const char *cmd, json_t *req)
 {
-	char path[] = "/tmp/test-envelope.XXXXXX", line[4096], out[ENVELOPE_MAX];
+	static char out[ENVELOPE_MAX];
+	char path[] = "/tmp/test-envelope.XXXXXX", line[4096];
 	size_t len = 0;
 	FILE *f;
 	json_t *j;
