@@ -252,7 +252,8 @@ encrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len,
 	int rc;
 
 	if (!hs->cs.haskey) {
-		memmove(out, in, len);
+		if (len > 0)
+			memmove(out, in, len);
 		mix_hash(hs, out, len);
 		return NOISE_OK;
 	}
@@ -270,7 +271,8 @@ decrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len,
 	int rc;
 
 	if (!hs->cs.haskey) {
-		memmove(out, in, len);
+		if (len > 0)
+			memmove(out, in, len);
 		mix_hash(hs, in, len);
 		return NOISE_OK;
 	}
