@@ -110,6 +110,12 @@ frame_dec_next(struct frame_dec *d, const uint8_t *in, size_t n,
 	return dec_open(d, d->rd.buf, d->rd.len, plain, plainlen);
 }
 
+bool
+frame_dec_partial(const struct frame_dec *d)
+{
+	return d->rd.hdrlen > 0;
+}
+
 void
 frame_dec_wipe(struct frame_dec *d)
 {

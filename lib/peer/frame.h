@@ -55,6 +55,8 @@ struct frame_dec {
  * < 0: an enum frame_err, final. */
 int frame_dec_next(struct frame_dec *d, const uint8_t *in, size_t n,
     size_t *used, const uint8_t **plain, size_t *plainlen);
+/* True when part of a frame is buffered: an end of stream now cuts it. */
+bool frame_dec_partial(const struct frame_dec *d);
 void frame_dec_wipe(struct frame_dec *d);
 
 /* Sending: bytes put are packed into frames, FRAME_PLAIN_MAX a frame;

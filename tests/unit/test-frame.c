@@ -213,7 +213,10 @@ lines_both_ways(void **state)
 		assert_int_equal(frame_enc_flush(&c->ie), 0);
 		out = frame_enc_data(&c->ie, &n);
 		assert_int_equal(count_frames(out, n), 5);
-		assert_int_equal(sink_feed(&c->rs, out, n, chunks[ci]), 0);
+		assert_int_equal(sink_feed(&c->rs, out, n - 1, chunks[ci]), 0);
+		assert_true(frame_dec_partial(&c->rs.d));
+		assert_int_equal(sink_feed(&c->rs, out + n - 1, 1, 1), 0);
+		assert_false(frame_dec_partial(&c->rs.d));
 		frame_enc_consume(&c->ie, n);
 		assert_int_equal(c->rs.ngot, 3);
 		assert_string_equal(c->rs.got[0], "{\"a\":1}");
@@ -336,8 +339,10 @@ bad_frames(void **state)
 	n = two_frames(c, buf);
 	memcpy(bad, buf, f);
 	bad[0] = 0xff;
+	assert_false(frame_dec_partial(&c->rs.d));
 	assert_int_equal(sink_feed(&c->rs, bad, f, 1 << 20), 0);
 	assert_int_equal(c->rs.ngot, 0);
+	assert_true(frame_dec_partial(&c->rs.d));
 	chan_close(c);
 	/* A zero length; a frame with no room for data. */
 	n = two_frames(c, buf);
