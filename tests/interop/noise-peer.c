@@ -1,6 +1,8 @@
 /* noise-peer: one side of a wire protocol v2 connection (lib/peer/frame)
  * for the interop tests: sends its standard input as the plaintext
- * stream, prints the peer's plaintext on standard output. */
+ * stream, prints the peer's plaintext on standard output. As in v2, where
+ * the listener always answers, a peer that closes before its first frame
+ * has refused the handshake. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -135,6 +137,7 @@ main(int argc, char **argv)
 	size_t datalen, n, off, used, plainlen;
 	int64_t port = 0, seconds = 10;
 	bool listening = false, open = false, shut = false, eof = false;
+	bool heard = false;
 	ssize_t r;
 	int c, fd, rc;
 
@@ -210,17 +213,21 @@ main(int argc, char **argv)
 		if (poll(&pfd, 1, -1) < 0)
 			die(EX_SOFTWARE, "poll", strerror(errno));
 		if (pfd.revents & POLLOUT) {
-			if ((r = write(fd, q.p, q.len)) < 0)
+			if ((r = write(fd, q.p, q.len)) < 0 && !heard)
+				die(EX_PROTOCOL, "handshake", strerror(errno));
+			if (r < 0)
 				die(EX_IOERR, "write", strerror(errno));
 			memmove(q.p, q.p + r, q.len - (size_t)r);
 			q.len -= (size_t)r;
 		}
 		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)) || eof)
 			continue;
-		if ((r = read(fd, buf, sizeof(buf))) < 0)
+		if ((r = read(fd, buf, sizeof(buf))) < 0 && !heard)
+			die(EX_PROTOCOL, "handshake", strerror(errno));
+		if (r < 0)
 			die(EX_IOERR, "read", strerror(errno));
 		if (r == 0) {
-			if (!open)
+			if (!heard)
 				die(EX_PROTOCOL, "handshake", "connection closed");
 			if (frame_dec_partial(&dec))
 				die(EX_PROTOCOL, "frame", "cut short");
@@ -254,6 +261,7 @@ main(int argc, char **argv)
 			if (rc < 0)
 				die(EX_PROTOCOL, "frame", frame_strerror(rc));
 			off += used;
+			heard = heard || rc == 1;
 			if (rc == 1 && fwrite(plain, 1, plainlen, stdout) !=
 			    plainlen)
 				die(EX_IOERR, "stdout", strerror(errno));

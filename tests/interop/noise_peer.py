@@ -2,7 +2,8 @@
 """The other side of tests/interop/noise-peer.c: wire protocol v2 (the
 preamble, frames and Noise handshake of chat-protocol(7)) with the Noise
 of dissononce, an implementation not ours. Same flags and behaviour:
-sends standard input as the plaintext stream, prints what comes back.
+sends standard input as the plaintext stream, prints what comes back;
+a peer that closes before its first frame has refused the handshake.
 Run with Debian's /usr/bin/python3 and python3-dissononce."""
 
 import argparse
@@ -158,14 +159,20 @@ def main():
     except Refused as e:
         die(EX_PROTOCOL, "handshake", e)
     # Many lines to a frame: the stream cut in the largest pieces.
-    for off in range(0, len(data), PLAIN_MAX):
-        sock.sendall(frame(send.encrypt_with_ad(b"",
-                                                data[off:off + PLAIN_MAX])))
-    sock.shutdown(socket.SHUT_WR)
+    try:
+        for off in range(0, len(data), PLAIN_MAX):
+            sock.sendall(frame(send.encrypt_with_ad(
+                b"", data[off:off + PLAIN_MAX])))
+        sock.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        die(EX_PROTOCOL, "handshake", e)
     out = sys.stdout.buffer
+    heard = False
     while True:
         try:
             head = sock.recv(2, socket.MSG_WAITALL)
+            if not head and not heard:
+                die(EX_PROTOCOL, "handshake", "connection closed")
             if not head:
                 break
             if len(head) < 2:
@@ -175,6 +182,9 @@ def main():
                 raise Refused("frame too short")
             out.write(receive.decrypt_with_ad(b"", read_exactly(sock,
                                                                 length)))
+            heard = True
+        except OSError as e:
+            die(EX_PROTOCOL, "handshake" if not heard else "frame", e)
         except Refused as e:
             die(EX_PROTOCOL, "frame", e)
         except Exception as e:
