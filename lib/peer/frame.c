@@ -256,6 +256,8 @@ hs_write(struct frame_hs *h)
 {
 	size_t len;
 
+	if (h->outlen + 2 + FRAME_HS_MAX > sizeof(h->out))
+		return hs_fail(h, FRAME_ESTATE);
 	if (noise_hs_write(&h->hs, NULL, 0, h->out + h->outlen + 2,
 	    sizeof(h->out) - h->outlen - 2, &len) != 0)
 		return hs_fail(h, FRAME_ESTATE);
@@ -366,10 +368,12 @@ frame_hs_feed(struct frame_hs *h, const uint8_t *in, size_t n, size_t *used)
 		}
 		rc = rd_feed(&h->rd, in + *used, n - *used, &u);
 		*used += u;
+		/* Refused at its length, not after 64 KiB of it. */
+		if (rc < 0 || (h->rd.len > FRAME_HS_MAX &&
+		    (rc == 1 || h->rd.hdrlen == 2)))
+			return hs_fail(h, FRAME_EHANDSHAKE);
 		if (rc == 0)
 			return 0;
-		if (rc < 0)
-			return hs_fail(h, FRAME_EHANDSHAKE);
 		if (noise_hs_read(&h->hs, h->rd.buf, h->rd.len, none, 0,
 		    &plen) != 0)
 			return hs_fail(h, FRAME_EHANDSHAKE);

@@ -16,6 +16,7 @@
 #define FRAME_MAX 65535		/* bytes after a frame's length */
 #define FRAME_PLAIN_MAX (FRAME_MAX - NOISE_TAGLEN)
 #define FRAME_PROLOGUE "chat v2"	/* then the preamble */
+#define FRAME_HS_MAX 96		/* the longest handshake message (IK 1, XX 2) */
 
 enum frame_err {
 	FRAME_OK = 0,
@@ -91,7 +92,7 @@ struct frame_hs {
 	uint8_t s[NOISE_KEYLEN];
 	uint8_t pin[NOISE_KEYLEN];
 	bool pinned;
-	uint8_t out[2 * (2 + 128) + FRAME_PREAMBLE_LEN];
+	uint8_t out[FRAME_PREAMBLE_LEN + 2 * (2 + FRAME_HS_MAX)];
 	size_t outlen;
 	int err;
 };

@@ -56,6 +56,8 @@ struct queue {
 static void
 enqueue(struct queue *q, const uint8_t *p, size_t n)
 {
+	if (n == 0)
+		return;
 	if (q->len + n > q->cap) {
 		q->cap = (q->len + n) * 2;
 		if ((q->p = realloc(q->p, q->cap)) == NULL)

@@ -156,7 +156,7 @@ def main():
         send, receive = handshake(sock, not args.listen,
                                   args.pattern[0].encode(),
                                   args.hash[0].encode(), secret, pin)
-    except Refused as e:
+    except (Refused, OSError) as e:
         die(EX_PROTOCOL, "handshake", e)
     # Many lines to a frame: the stream cut in the largest pieces.
     try:

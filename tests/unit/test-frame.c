@@ -464,11 +464,16 @@ bad_handshakes(void **state)
 		    k.rs, k.ipub), 0);
 		assert_int_equal(run_hs(ini, res, 2, &who), 0);
 	}
-	/* A handshake frame of length zero; one with a payload. */
+	/* A handshake frame of length zero; one longer than any, refused at
+	 * its length; one with a payload. */
 	assert_int_equal(frame_hs_responder(res, FRAME_OFFER(NOISE_XX), k.rs,
 	    NULL), 0);
 	assert_int_equal(frame_hs_feed(res, (const uint8_t *)"\x02XS\0\0\0", 6,
 	    &used), FRAME_EHANDSHAKE);
+	assert_int_equal(frame_hs_responder(res, FRAME_OFFER(NOISE_XX), k.rs,
+	    NULL), 0);
+	assert_int_equal(frame_hs_feed(res, (const uint8_t *)"\x02XS\0\0\x61",
+	    6, &used), FRAME_EHANDSHAKE);
 	assert_int_equal(frame_hs_initiator(ini, NOISE_XX, NOISE_SHA256, k.is,
 	    NULL), 0);
 	out = frame_hs_output(ini, &n);
