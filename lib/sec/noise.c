@@ -101,34 +101,43 @@ hash_final(enum noise_hash hash, union hash_state *st, uint8_t *out)
 	sodium_memzero(st, sizeof(*st));
 }
 
-/* HMAC (RFC 2104) with the hash's block length; the keys Noise gives it
- * are at most HASHLEN bytes, shorter than a block. */
+/* HMAC-HASH: libsodium's for SHA256; for BLAKE2b, RFC 2104 over the
+ * unkeyed hash with its 128-byte block, as the spec defines it. The keys
+ * Noise gives it are at most HASHLEN bytes, shorter than a block. */
 static void
 hmac(enum noise_hash hash, const uint8_t *key, size_t keylen,
     const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
     uint8_t *out)
 {
-	size_t block = hash == NOISE_SHA256 ? 64 : 128;
-	uint8_t pad[128], inner[NOISE_HASHMAX];
-	size_t hashlen = hash == NOISE_SHA256 ? 32 : 64;
+	uint8_t pad[128], inner[64];
 	union hash_state st;
+	crypto_auth_hmacsha256_state hs;
 	size_t i;
 
+	if (hash == NOISE_SHA256) {
+		crypto_auth_hmacsha256_init(&hs, key, keylen);
+		crypto_auth_hmacsha256_update(&hs, a, alen);
+		if (blen > 0)
+			crypto_auth_hmacsha256_update(&hs, b, blen);
+		crypto_auth_hmacsha256_final(&hs, out);
+		sodium_memzero(&hs, sizeof(hs));
+		return;
+	}
 	memset(pad, 0, sizeof(pad));
 	memcpy(pad, key, keylen);
-	for (i = 0; i < block; i++)
+	for (i = 0; i < sizeof(pad); i++)
 		pad[i] ^= 0x36;
 	hash_init(hash, &st);
-	hash_update(hash, &st, pad, block);
+	hash_update(hash, &st, pad, sizeof(pad));
 	hash_update(hash, &st, a, alen);
 	if (blen > 0)
 		hash_update(hash, &st, b, blen);
 	hash_final(hash, &st, inner);
-	for (i = 0; i < block; i++)
+	for (i = 0; i < sizeof(pad); i++)
 		pad[i] ^= 0x36 ^ 0x5c;
 	hash_init(hash, &st);
-	hash_update(hash, &st, pad, block);
-	hash_update(hash, &st, inner, hashlen);
+	hash_update(hash, &st, pad, sizeof(pad));
+	hash_update(hash, &st, inner, sizeof(inner));
 	hash_final(hash, &st, out);
 	sodium_memzero(pad, sizeof(pad));
 	sodium_memzero(inner, sizeof(inner));
