@@ -98,6 +98,21 @@ messages() {
 	expect_error 401 signature_required
 }
 
+@test "binding a key takes that key's signature: a claimed key is refused" {
+	# mallory claims bob's public key for a new name, signing with hers
+	bkey=$(chat-key -u bob | jq -r .key)
+	b="{\"username\":\"eve\",\"port\":6666,\"key\":\"$bkey\"}"
+	spost "$(sign --as "$MALLORY" eve POST /register "$b")" /register "$b"
+	expect_error 401 bad_signature
+	get '/peerinfo?username=eve'
+	expect_error 404 peer_not_found
+	# signed as another name than the one registered
+	spost "$(sign bob POST /register "$b")" /register "$b"
+	expect_error 403 forbidden
+	get '/peerinfo?username=eve'
+	expect_error 404 peer_not_found
+}
+
 @test "a signature by the wrong key: 401 bad_signature, nothing stored" {
 	b='{"sender":"alice","receiver":"bob","content":"forged"}'
 	spost "$(sign --as "$MALLORY" alice POST /message/create/ "$b")" \
