@@ -385,3 +385,23 @@ messages() {
 	get '/message/get/?peer1=erin&peer2=frank'
 	expect_error 401 signature_required
 }
+
+@test "a rotation that gets no answer keeps both keys and says so" {
+	kill -STOP "$DIRD_PID"
+	run env CHAT_TIMEOUT=1 chat-key -u alice rotate
+	kill -CONT "$DIRD_PID"
+	[ "$status" -eq 69 ] || [ "$status" -eq 75 ]
+	[[ "$output" == *"cannot tell which key the directory has"* ]]
+	[ -e "$CHAT_HOME/keys/alice.key.old" ]
+	# The request may still be read once the daemon runs again: the key
+	# the directory holds is in one of the two files, and it acts.
+	sleep 0.5
+	held=$(chat-peers alice | jq -r .key)
+	new=$(chat-key -u alice | jq -r .key)
+	[ "$held" = "$new" ] || [ "$held" = "$ALICE_KEY" ]
+	if [ "$held" = "$ALICE_KEY" ]; then
+		mv "$CHAT_HOME/keys/alice.key.old" "$CHAT_HOME/keys/alice.key"
+	fi
+	run chat-register -u alice -p 5001
+	[ "$status" -eq 0 ]
+}

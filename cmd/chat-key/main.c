@@ -195,6 +195,26 @@ forget(const char *path, const char *peer)
 	}
 }
 
+/* Which of two keys the directory has for user: 1 the new, 0 the old,
+ * -1 neither or no answer. */
+static int
+key_held(struct dirclient *dc, const char *user, const unsigned char *old,
+    const unsigned char *new)
+{
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	json_t *p = NULL, *k;
+	int held = -1;
+
+	if (dc_peerinfo(dc, user, &p) != DC_OK)
+		return -1;
+	k = json_object_get(p, "key");
+	if (json_is_string(k) && key_parse(json_string_value(k), pk))
+		held = sodium_memcmp(pk, new, sizeof(pk)) == 0 ? 1 :
+		    sodium_memcmp(pk, old, sizeof(pk)) == 0 ? 0 : -1;
+	json_decref(p);
+	return held;
+}
+
 /* A new key, set at the directory by a request signed with the old one.
  * The new key is written first, the old kept beside it, and put back
  * when the directory refuses or cannot be reached. */
@@ -218,17 +238,33 @@ rotate(const char *home, const char *server, const char *user)
 	key_wipe(&old);
 	key_wipe(&kp);
 	if (st != DC_OK) {
+		char msg[1024];
+		int held;
+
+		snprintf(msg, sizeof(msg), "%s", dc_error(dc));
+		/* Without an answer the directory may have taken the new
+		 * key: keep whichever it holds. */
+		held = st == DC_UNAVAILABLE || st == DC_TEMPFAIL ||
+		    st == DC_CANCELLED ? key_held(dc, user, old.pk, kp.pk) : 0;
+		if (held == 1) {
+			dc_free(dc);
+			goto done;
+		}
 		path = key_path(home, user, ".key");
 		back = key_path(home, user, ".key.old");
-		if (path == NULL || back == NULL || rename(back, path) != 0)
+		if (held < 0)
+			cli_warn("cannot tell which key the directory has: the new"
+			    " one is in %s, the old in %s", path, back);
+		else if (path == NULL || back == NULL || rename(back, path) != 0)
 			cli_warn("the old key is in %s.old: move it back",
 			    path != NULL ? path : "the key file");
 		free(path);
 		free(back);
 		cli_die(st == DC_NOT_FOUND ? EX_NOUSER : dc_exit_status(st),
-		    "%s", dc_error(dc));
+		    "%s", msg);
 	}
 	dc_free(dc);
+done:
 	key_fingerprint(old.pk, ofpr);
 	print_key(json_pack("{s:s, s:s}", "user", user, "old_fingerprint",
 	    ofpr), kp.pk);

@@ -380,6 +380,8 @@ pin_put(const char *path, const char *peer, const unsigned char *pk)
 
 	if ((in = fopen(path, "re")) == NULL && errno != ENOENT)
 		return PIN_IO;
+	if (in == NULL && pk == NULL)
+		return PIN_NONE;	/* no file: nothing to forget */
 	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
 	if ((fd = mkstemp(tmp)) < 0 || (out = fdopen(fd, "w")) == NULL) {
 		if (fd >= 0) {
