@@ -130,19 +130,28 @@ directory_key(const char *server, const char *user, const char *peer,
 	json_t *p = NULL, *k;
 	enum dc_status st;
 
+	char err[1024];
+	int status = EX_OK;
+
 	cli_sign_as(dc, user);
-	if ((st = dc_peerinfo(dc, peer, &p)) == DC_NOT_FOUND)
-		cli_die(EX_NOUSER, "%s: no such peer", peer);
-	if (st != DC_OK)
-		cli_die(dc_exit_status(st), "%s", dc_error(dc));
-	k = json_object_get(p, "key");
-	if (!json_is_string(k))
-		cli_die(EX_DATAERR, "%s has no key at the directory", peer);
-	if (!key_parse(json_string_value(k), pk))
-		cli_die(EX_PROTOCOL, "%s: the directory's key is not a key",
+	if ((st = dc_peerinfo(dc, peer, &p)) == DC_NOT_FOUND) {
+		status = EX_NOUSER;
+		snprintf(err, sizeof(err), "%s: no such peer", peer);
+	} else if (st != DC_OK) {
+		status = dc_exit_status(st);
+		snprintf(err, sizeof(err), "%s", dc_error(dc));
+	} else if (!json_is_string(k = json_object_get(p, "key"))) {
+		status = EX_DATAERR;
+		snprintf(err, sizeof(err), "%s has no key at the directory", peer);
+	} else if (!key_parse(json_string_value(k), pk)) {
+		status = EX_PROTOCOL;
+		snprintf(err, sizeof(err), "%s: the directory's key is not a key",
 		    peer);
+	}
 	json_decref(p);
 	dc_free(dc);
+	if (status != EX_OK)
+		cli_die(status, "%s", err);
 }
 
 static int
@@ -182,10 +191,13 @@ pin(const char *path, const char *server, const char *user, char **argv,
 static int
 forget(const char *path, const char *peer)
 {
+	json_t *o;
+
 	switch (pin_put(path, peer, NULL)) {
 	case PIN_OK:
-		cli_print(json_pack("{s:s, s:b}", "peer", peer, "forgotten",
-		    true));
+		o = json_pack("{s:s, s:b}", "peer", peer, "forgotten", true);
+		cli_print(o);
+		json_decref(o);
 		return EX_OK;
 	case PIN_NONE:
 		cli_die(EX_NOUSER, "%s: no pin", peer);
@@ -260,6 +272,7 @@ rotate(const char *home, const char *server, const char *user)
 			    path != NULL ? path : "the key file");
 		free(path);
 		free(back);
+		dc_free(dc);
 		cli_die(st == DC_NOT_FOUND ? EX_NOUSER : dc_exit_status(st),
 		    "%s", msg);
 	}
@@ -299,6 +312,7 @@ sign(const char *home, const char *user, const char *time_s, char **argv,
 {
 	char value[SIG_HEADER_MAX + 1], *body = NULL;
 	struct keypair kp;
+	json_t *o;
 	size_t len = 0;
 	int64_t ts = now_ms();
 	bool created, ok;
@@ -316,8 +330,9 @@ sign(const char *home, const char *user, const char *time_s, char **argv,
 	free(body);
 	if (!ok)
 		cli_die(EX_SOFTWARE, "cannot sign");
-	cli_print(json_pack("{s:s, s:s}", "header", SIG_HEADER, "value",
-	    value));
+	o = json_pack("{s:s, s:s}", "header", SIG_HEADER, "value", value);
+	cli_print(o);
+	json_decref(o);
 	return EX_OK;
 }
 
