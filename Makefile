@@ -56,6 +56,9 @@ $(BIN)/%: cmd/%.sh | $(BIN)
 $(B)/tests/%: tests/unit/%.c $(B)/libchat.a | $(B)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS) -lcmocka
 
+# The STUN vectors' MESSAGE-INTEGRITY is HMAC-SHA1, checked with libcrypto.
+$(B)/tests/test-stun: LDLIBS += $(shell pkg-config --libs libcrypto 2>/dev/null)
+
 $(B)/bench/%: bench/%.c $(B)/libchat.a | $(B)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)
 
