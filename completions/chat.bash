@@ -19,6 +19,8 @@ chat-dird          seconds  --idle-timeout
 chat-dird          seconds  --presence
 chat-dird          n        --threads
 chat-dird          -        -q --quiet
+chat-dird          addr     --stun
+chat-dird          -        --no-stun
 chat,chat-register,chat-peers,chat-friends,chat-history,chat-listen,chat-send  url  -s --server
 chat,chat-register,chat-friends,chat-history,chat-listen,chat-send  user  -u --user
 chat-register,chat-listen  port     -p --port

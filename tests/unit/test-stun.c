@@ -1,5 +1,5 @@
 /* Unit tests for lib/net/stun: the RFC 5769 test vectors, messages we
- * write, and malformed input. MESSAGE-INTEGRITY (HMAC-SHA1, not used by
+ * write, and malformed input; and lib/dir/stund's answers. MESSAGE-INTEGRITY (HMAC-SHA1, not used by
  * our server) is checked here with libcrypto to prove the attribute
  * offsets the parser reports. */
 #include <setjmp.h>
@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "dir/stund.h"
 #include "net/stun.h"
 
 /* RFC 5769, 2.1 to 2.4. */
@@ -434,6 +435,91 @@ unknown_and_integrity(void **state)
 	assert_non_null(stun_find(&m, STUN_A_FINGERPRINT));
 }
 
+static int
+answer_code(const uint8_t *req, size_t n, struct stun_msg *m, uint8_t *out)
+{
+	static struct sockaddr_in from;
+	const struct stun_attr *a;
+	char reason[64];
+	size_t len;
+	int code = 0;
+
+	from.sin_family = AF_INET;
+	from.sin_port = htons(40000);
+	from.sin_addr.s_addr = htonl(0xcb007101);	/* 203.0.113.1 */
+	len = stund_answer(req, n, (struct sockaddr *)&from, "test", out,
+	    STUN_MAX);
+	if (len == 0)
+		return 0;
+	assert_int_equal(stun_parse(out, len, m), STUN_OK);
+	assert_true(m->fingerprint);
+	assert_memory_equal(m->tid, req + 8, STUN_TIDLEN);
+	attr_is(m, STUN_A_SOFTWARE, "test");
+	if (m->cls == STUN_SUCCESS) {
+		addr_is(m, STUN_A_XOR_MAPPED_ADDRESS, AF_INET, "203.0.113.1",
+		    40000);
+		return 200;
+	}
+	assert_int_equal(m->cls, STUN_ERROR);
+	a = stun_find(m, STUN_A_ERROR_CODE);
+	assert_non_null(a);
+	assert_int_equal(stun_get_error(a, &code, reason, sizeof(reason)), 0);
+	return code;
+}
+
+static void
+server_answers(void **state)
+{
+	static const uint8_t tid[STUN_TIDLEN] = "0123456789a";
+	uint8_t req[STUN_MAX], out[STUN_MAX];
+	struct stun_writer w;
+	struct stun_msg m;
+	const struct stun_attr *a;
+	size_t n;
+
+	(void)state;
+	stun_begin(&w, req, sizeof(req), STUN_BINDING, STUN_REQUEST, tid);
+	n = stun_finish(&w, false);
+	assert_int_equal(answer_code(req, n, &m, out), 200);
+	stun_begin(&w, req, sizeof(req), STUN_BINDING, STUN_REQUEST, tid);
+	stun_put(&w, STUN_A_SOFTWARE, "client", 6);
+	n = stun_finish(&w, true);
+	assert_int_equal(answer_code(req, n, &m, out), 200);
+	/* A bad FINGERPRINT, an indication, a response: no answer. */
+	req[n - 1] ^= 1;
+	assert_int_equal(answer_code(req, n, &m, out), 0);
+	stun_begin(&w, req, sizeof(req), STUN_BINDING, STUN_INDICATION, tid);
+	n = stun_finish(&w, true);
+	assert_int_equal(answer_code(req, n, &m, out), 0);
+	stun_begin(&w, req, sizeof(req), STUN_BINDING, STUN_SUCCESS, tid);
+	n = stun_finish(&w, true);
+	assert_int_equal(answer_code(req, n, &m, out), 0);
+	assert_int_equal(answer_code(req, 7, &m, out), 0);
+	/* Another method: 400. */
+	stun_begin(&w, req, sizeof(req), 0x003, STUN_REQUEST, tid);
+	n = stun_finish(&w, false);
+	assert_int_equal(answer_code(req, n, &m, out), 400);
+	assert_int_equal(m.method, 0x003);
+	/* An attribute running past the end: 400. */
+	stun_begin(&w, req, sizeof(req), STUN_BINDING, STUN_REQUEST, tid);
+	stun_put(&w, STUN_A_SOFTWARE, "abcd", 4);
+	n = stun_finish(&w, false);
+	req[STUN_HDR + 3] = 9;
+	assert_int_equal(answer_code(req, n, &m, out), 400);
+	/* RFC 5769's request carries ICE's PRIORITY: 420, naming it. */
+	n = unhex(vec_request, req, sizeof(req));
+	assert_int_equal(answer_code(req, n, &m, out), 420);
+	a = stun_find(&m, STUN_A_UNKNOWN_ATTRIBUTES);
+	assert_non_null(a);
+	assert_int_equal(a->len, 2);
+	assert_memory_equal(a->val, "\x00\x24", 2);
+	/* An answer that does not fit is not sent. */
+	stun_begin(&w, req, sizeof(req), STUN_BINDING, STUN_REQUEST, tid);
+	n = stun_finish(&w, false);
+	assert_int_equal(stund_answer(req, n, (struct sockaddr *)&(struct
+	    sockaddr_in){ .sin_family = AF_INET }, "test", out, 40), 0);
+}
+
 int
 main(void)
 {
@@ -448,6 +534,7 @@ main(void)
 		cmocka_unit_test(not_stun),
 		cmocka_unit_test(malformed),
 		cmocka_unit_test(unknown_and_integrity),
+		cmocka_unit_test(server_answers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
