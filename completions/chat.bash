@@ -21,6 +21,9 @@ chat-dird          n        --threads
 chat-dird          -        -q --quiet
 chat-dird          addr     --stun
 chat-dird          -        --no-stun
+chat-stun          -        --tcp
+chat-stun          port     -p --port
+chat-stun          seconds  -t --timeout
 chat,chat-register,chat-peers,chat-friends,chat-history,chat-listen,chat-send  url  -s --server
 chat,chat-register,chat-friends,chat-history,chat-listen,chat-send  user  -u --user
 chat-register,chat-listen  port     -p --port
@@ -230,4 +233,4 @@ _chat() {
 }
 
 complete -F _chat chat chat-dird chat-register chat-peers chat-friends \
-	chat-history chat-listen chat-send
+	chat-history chat-listen chat-send chat-stun
