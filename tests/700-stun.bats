@@ -208,3 +208,15 @@ start_turnserver() {
 	run chat-stun -t 2 --tcp "127.0.0.1:$STUN_PORT"
 	[ "$status" -eq 0 ]
 }
+
+@test "IPv6: the server on ::1 answers an IPv6 mapped address" {
+	stop_dird
+	start_dird -l "[::1]:0"
+	STUN_PORT=$(jq -r .stun_port "$DIRD_OUT")
+	run chat-stun "[::1]:$STUN_PORT"
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e '.ip == "::1" and .port == .local_port'
+	run chat-stun --tcp "[::1]:$STUN_PORT"
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e '.ip == "::1" and .port == .local_port'
+}

@@ -42,6 +42,14 @@ stun_server_split(const char *s, int def_port, char host[NETADDR_HOSTLEN],
 	return 0;
 }
 
+/* "host:port", or "[v6]:port", for messages. */
+static void
+where_of(const struct stun_query *q, char *b, size_t n)
+{
+	snprintf(b, n, strchr(q->host, ':') != NULL ? "[%s]:%d" : "%s:%d",
+	    q->host, q->port);
+}
+
 static int
 fill_tid(uint8_t tid[STUN_TIDLEN], char *err, size_t errlen)
 {
@@ -142,6 +150,7 @@ query_udp(const struct stun_query *q, const struct addrinfo *ai,
     const uint8_t *req, size_t reqlen, struct stun_mapped *out, char *err,
     size_t errlen)
 {
+	char where[NETADDR_HOSTLEN + 8];
 	int64_t start = mono_ms(), deadline = start + q->timeout_ms;
 	int64_t next = start, rto = RTO_MS;
 	uint8_t b[STUN_MAX + 1];
@@ -149,12 +158,13 @@ query_udp(const struct stun_query *q, const struct addrinfo *ai,
 	enum stun_query_status st = STUNQ_UNREACHABLE;
 	int fd, sends = 0;
 
+	where_of(q, where, sizeof(where));
 	if ((fd = open_socket(ai, q->local_port, err, errlen)) < 0)
 		return STUNQ_UNREACHABLE;
 	/* Connected: only the server's datagrams come in, and an ICMP
 	 * "port unreachable" comes back as ECONNREFUSED. */
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		snprintf(err, errlen, "%s:%d: %s", q->host, q->port,
+		snprintf(err, errlen, "%s: %s", where,
 		    strerror(errno));
 		goto out;
 	}
@@ -165,14 +175,14 @@ query_udp(const struct stun_query *q, const struct addrinfo *ai,
 		int rc;
 
 		if (t >= deadline) {
-			snprintf(err, errlen, "%s:%d: no answer in %lld ms",
-			    q->host, q->port, (long long)q->timeout_ms);
+			snprintf(err, errlen, "%s: no answer in %lld ms",
+			    where, (long long)q->timeout_ms);
 			goto out;
 		}
 		if (sends < SENDS && t >= next) {
 			if (send(fd, req, reqlen, 0) < 0 && errno != EAGAIN) {
-				snprintf(err, errlen, "%s:%d: %s", q->host,
-				    q->port, strerror(errno));
+				snprintf(err, errlen, "%s: %s", where,
+				    strerror(errno));
 				goto out;
 			}
 			if (++sends == SENDS) {
@@ -195,7 +205,7 @@ query_udp(const struct stun_query *q, const struct addrinfo *ai,
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
-			snprintf(err, errlen, "%s:%d: %s", q->host, q->port,
+			snprintf(err, errlen, "%s: %s", where,
 			    strerror(errno));
 			goto out;
 		}
@@ -233,6 +243,7 @@ query_tcp(const struct stun_query *q, const struct addrinfo *ai,
     const uint8_t *req, size_t reqlen, struct stun_mapped *out, char *err,
     size_t errlen)
 {
+	char where[NETADDR_HOSTLEN + 8];
 	int64_t deadline = mono_ms() + q->timeout_ms;
 	uint8_t b[STUN_MAX];
 	size_t have = 0, sent = 0;
@@ -241,6 +252,7 @@ query_tcp(const struct stun_query *q, const struct addrinfo *ai,
 	int fd, soerr = 0, one = 1;
 	long len;
 
+	where_of(q, where, sizeof(where));
 	if ((fd = open_socket(ai, q->local_port, err, errlen)) < 0)
 		return STUNQ_UNREACHABLE;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
@@ -252,7 +264,7 @@ query_tcp(const struct stun_query *q, const struct addrinfo *ai,
 			soerr = errno;
 	}
 	if (soerr != 0) {
-		snprintf(err, errlen, "%s:%d: %s", q->host, q->port,
+		snprintf(err, errlen, "%s: %s", where,
 		    strerror(soerr));
 		close(fd);
 		return STUNQ_UNREACHABLE;
@@ -272,8 +284,8 @@ query_tcp(const struct stun_query *q, const struct addrinfo *ai,
 
 		len = stun_frame_len(b, have);
 		if (len < 0) {
-			snprintf(err, errlen, "%s:%d: not a STUN answer",
-			    q->host, q->port);
+			snprintf(err, errlen, "%s: not a STUN answer",
+			    where);
 			close(fd);
 			return STUNQ_PROTOCOL;
 		}
@@ -283,8 +295,8 @@ query_tcp(const struct stun_query *q, const struct addrinfo *ai,
 			goto unreachable;
 		r = recv(fd, b + have, sizeof(b) - have, 0);
 		if (r == 0) {
-			snprintf(err, errlen, "%s:%d: closed before answering",
-			    q->host, q->port);
+			snprintf(err, errlen, "%s: closed before answering",
+			    where);
 			close(fd);
 			return STUNQ_PROTOCOL;
 		}
@@ -294,8 +306,8 @@ query_tcp(const struct stun_query *q, const struct addrinfo *ai,
 			have += (size_t)r;
 	}
 	if (!is_answer(b, (size_t)len, req + 8, &m)) {
-		snprintf(err, errlen, "%s:%d: not an answer to our request",
-		    q->host, q->port);
+		snprintf(err, errlen, "%s: not an answer to our request",
+		    where);
 		close(fd);
 		return STUNQ_PROTOCOL;
 	}
@@ -307,7 +319,7 @@ query_tcp(const struct stun_query *q, const struct addrinfo *ai,
 		return st;
 	}
 unreachable:
-	snprintf(err, errlen, "%s:%d: %s", q->host, q->port,
+	snprintf(err, errlen, "%s: %s", where,
 	    errno == 0 || mono_ms() >= deadline ? "no answer in time" :
 	    strerror(errno));
 	close(fd);
