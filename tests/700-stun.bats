@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# STUN: chat-dird's server answers a client that is not ours (coturn's
-# turnutils_stunclient), chat-stun reads the answers of a server that is
+# STUN: chat-dird's server answers clients that are not ours (coturn's
+# turnutils_stunclient, Debian's RFC 3489 stun), chat-stun reads the answers of a server that is
 # not ours (coturn's turnserver in STUN-only mode), and the server answers
 # broken requests with 400 or 420, or not at all, and goes on serving.
 
@@ -168,12 +168,11 @@ start_turnserver() {
 	# Another method: 400.
 	r=$(udp_exchange "000300002112a442$t")
 	[[ $r == 0113* && $r == *00000400* ]]
-	# Garbage, a truncated header, a length past the datagram, a wrong
-	# cookie, an indication, a response: no answer.
+	# Garbage, a truncated header, a length past the datagram, an
+	# indication, a response: no answer.
 	[ -z "$(udp_exchange "474554202f20485454502f312e310d0a0d0a")" ]
 	[ -z "$(udp_exchange "000100002112a442b7e7")" ]
 	[ -z "$(udp_exchange "000100102112a442$t")" ]
-	[ -z "$(udp_exchange "000100002112a443$t")" ]
 	[ -z "$(udp_exchange "001100002112a442$t")" ]
 	[ -z "$(udp_exchange "010100002112a442$t")" ]
 	# And it still answers.
@@ -181,6 +180,31 @@ start_turnserver() {
 	[ "$status" -eq 0 ]
 	run chat-stun -t 2 --tcp "127.0.0.1:$STUN_PORT"
 	[ "$status" -eq 0 ]
+}
+
+@test "RFC 3489: no cookie, MAPPED-ADDRESS back; Debian's stun client" {
+	local t r
+	t=$(tid)
+	# Our 128-bit id back whole, MAPPED-ADDRESS 127.0.0.1 in the clear.
+	r=$(udp_exchange "00010000cafe0001$t")
+	[[ $r == 0101????cafe0001"$t"000100080001????7f000001* ]]
+	# CHANGE-REQUEST to change nothing is honoured; to change IP and
+	# port, which this server cannot, 420.
+	r=$(udp_exchange "00010008cafe0001${t}0003000400000000")
+	[[ $r == 0101* ]]
+	r=$(udp_exchange "00010008cafe0001${t}0003000400000006")
+	[[ $r == 0111* && $r == *000a00020003* ]]
+	# No cookie over TCP is not STUN.
+	exec 5<>"/dev/tcp/127.0.0.1/$STUN_PORT"
+	xxd -r -p <<<"00010000cafe0001$t" >&5
+	run timeout 2 dd bs=1 count=1 status=none <&5
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	exec 5>&-
+	command -v stun >/dev/null || skip "Debian's stun-client is not installed"
+	run timeout 10 stun "127.0.0.1:$STUN_PORT" 1 -v
+	echo "$output"
+	[[ $output == *"MappedAddress = 127.0.0.1:"* && $output == *"ok=1"* ]]
 }
 
 @test "TCP: back-to-back and split requests answered in order; garbage closes" {

@@ -47,19 +47,57 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static size_t
-answer_error(uint8_t *out, size_t cap, uint16_t method, const uint8_t *tid,
-    int code, const char *reason, const uint16_t *unk, size_t nunk,
+/* An answer to m begun: an RFC 3489 client gets its own 128-bit id back,
+ * cookie field and all (RFC 8489, 12). */
+static void
+answer_begin(struct stun_writer *w, uint8_t *out, size_t cap,
+    const uint8_t *req, const struct stun_msg *m, enum stun_class cls)
+{
+	stun_begin(w, out, cap, m->method, cls, m->tid);
+	if (m->classic && !w->failed)
+		memcpy(out + 4, req + 4, 4);
+}
+
+/* RFC 3489 wanted its SERVER attribute (SOFTWARE's type) a multiple of 4
+ * long, and its clients refuse another length: they get none. */
+static void
+put_software(struct stun_writer *w, const struct stun_msg *m,
     const char *software)
+{
+	if (!m->classic)
+		stun_put(w, STUN_A_SOFTWARE, software, strlen(software));
+}
+
+static size_t
+answer_error(uint8_t *out, size_t cap, const uint8_t *req,
+    const struct stun_msg *m, int code, const char *reason,
+    const uint16_t *unk, size_t nunk, const char *software)
 {
 	struct stun_writer w;
 
-	stun_begin(&w, out, cap, method, STUN_ERROR, tid);
+	answer_begin(&w, out, cap, req, m, STUN_ERROR);
 	stun_put_error(&w, code, reason);
 	if (nunk > 0)
 		stun_put_unknown(&w, unk, nunk);
-	stun_put(&w, STUN_A_SOFTWARE, software, strlen(software));
-	return stun_finish(&w, true);
+	put_software(&w, m, software);
+	return stun_finish(&w, !m->classic);
+}
+
+/* The comprehension-required attributes we cannot honour. A CHANGE-REQUEST
+ * (RFC 5780, sent by RFC 3489 clients) asking for no change is honoured:
+ * the answer comes from where the request went. */
+static size_t
+not_understood(const struct stun_msg *m, uint16_t *unk, size_t max)
+{
+	const struct stun_attr *cr = stun_find(m, STUN_A_CHANGE_REQUEST);
+	size_t n = stun_unknown(m, unk, max), k = 0;
+	bool no_change = cr != NULL && cr->len == 4 &&
+	    memcmp(cr->val, "\0\0\0\0", 4) == 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(no_change && unk[i] == STUN_A_CHANGE_REQUEST))
+			unk[k++] = unk[i];
+	return k;
 }
 
 size_t
@@ -78,23 +116,26 @@ stund_answer(const uint8_t *req, size_t n, const struct sockaddr *from,
 		/* The header is good, so its class and id are known. */
 		if (m.cls != STUN_REQUEST)
 			return 0;
-		return answer_error(out, cap, m.method, m.tid, 400,
-		    "Bad Request", NULL, 0, software);
+		return answer_error(out, cap, req, &m, 400, "Bad Request",
+		    NULL, 0, software);
 	default:
 		return 0;
 	}
 	if (m.cls != STUN_REQUEST)
 		return 0;
 	if (m.method != STUN_BINDING)
-		return answer_error(out, cap, m.method, m.tid, 400,
-		    "Unknown method", NULL, 0, software);
-	if ((nunk = stun_unknown(&m, unk, STUN_MAX_ATTRS)) > 0)
-		return answer_error(out, cap, m.method, m.tid, 420,
-		    "Unknown Attribute", unk, nunk, software);
-	stun_begin(&w, out, cap, STUN_BINDING, STUN_SUCCESS, m.tid);
-	stun_put_xor_addr(&w, from);
-	stun_put(&w, STUN_A_SOFTWARE, software, strlen(software));
-	return stun_finish(&w, true);
+		return answer_error(out, cap, req, &m, 400, "Unknown method",
+		    NULL, 0, software);
+	if ((nunk = not_understood(&m, unk, STUN_MAX_ATTRS)) > 0)
+		return answer_error(out, cap, req, &m, 420, "Unknown Attribute",
+		    unk, nunk, software);
+	answer_begin(&w, out, cap, req, &m, STUN_SUCCESS);
+	if (m.classic)
+		stun_put_mapped_addr(&w, from);
+	else
+		stun_put_xor_addr(&w, from);
+	put_software(&w, &m, software);
+	return stun_finish(&w, !m.classic);
 }
 
 static void

@@ -83,8 +83,10 @@ stun_parse(const uint8_t *b, size_t n, struct stun_msg *m)
 	size_t off;
 
 	memset(m, 0, sizeof(*m));
-	if (n < STUN_HDR || stun_frame_len(b, n) != (long)n)
+	if (n < STUN_HDR || n > STUN_MAX || (b[0] & 0xc0) != 0 ||
+	    STUN_HDR + (size_t)rd16(b + 2) != n || n % 4 != 0)
 		return STUN_NOT_STUN;
+	m->classic = rd32(b + 4) != STUN_COOKIE;
 	type = rd16(b);
 	m->method = (uint16_t)((type & 0x000f) | (type & 0x00e0) >> 1 |
 	    (type & 0x3e00) >> 2);
@@ -280,8 +282,8 @@ stun_put(struct stun_writer *w, uint16_t type, const void *val, size_t len)
 	w->len += 4 + padded;
 }
 
-void
-stun_put_xor_addr(struct stun_writer *w, const struct sockaddr *sa)
+static void
+put_addr(struct stun_writer *w, uint16_t type, const struct sockaddr *sa)
 {
 	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	    0xff, 0xff };
@@ -316,10 +318,27 @@ stun_put_xor_addr(struct stun_writer *w, const struct sockaddr *sa)
 	}
 	v[0] = 0;
 	v[1] = iplen == 4 ? 0x01 : 0x02;
-	wr16(v + 2, port ^ (uint16_t)(STUN_COOKIE >> 16));
-	for (size_t i = 0; i < iplen; i++)
-		v[4 + i] = ip[i] ^ key[i];
-	stun_put(w, STUN_A_XOR_MAPPED_ADDRESS, v, 4 + iplen);
+	if (type == STUN_A_XOR_MAPPED_ADDRESS) {
+		wr16(v + 2, port ^ (uint16_t)(STUN_COOKIE >> 16));
+		for (size_t i = 0; i < iplen; i++)
+			v[4 + i] = ip[i] ^ key[i];
+	} else {
+		wr16(v + 2, port);
+		memcpy(v + 4, ip, iplen);
+	}
+	stun_put(w, type, v, 4 + iplen);
+}
+
+void
+stun_put_xor_addr(struct stun_writer *w, const struct sockaddr *sa)
+{
+	put_addr(w, STUN_A_XOR_MAPPED_ADDRESS, sa);
+}
+
+void
+stun_put_mapped_addr(struct stun_writer *w, const struct sockaddr *sa)
+{
+	put_addr(w, STUN_A_MAPPED_ADDRESS, sa);
 }
 
 void

@@ -27,6 +27,7 @@ enum stun_class {
 
 enum stun_attr_type {
 	STUN_A_MAPPED_ADDRESS = 0x0001,
+	STUN_A_CHANGE_REQUEST = 0x0003,	/* RFC 5780; RFC 3489 had it */
 	STUN_A_USERNAME = 0x0006,
 	STUN_A_MESSAGE_INTEGRITY = 0x0008,
 	STUN_A_ERROR_CODE = 0x0009,
@@ -56,6 +57,8 @@ struct stun_msg {
 	enum stun_class cls;
 	uint8_t tid[STUN_TIDLEN];
 	size_t len;		/* header and attributes */
+	bool classic;		/* RFC 3489: no magic cookie; its 128-bit id
+				 * is the cookie field and tid */
 	bool fingerprint;	/* it had one, and it was right */
 	size_t nattrs;
 	struct stun_attr attrs[STUN_MAX_ATTRS];
@@ -73,7 +76,9 @@ enum stun_parse {
  * longer than STUN_MAX. */
 long stun_frame_len(const uint8_t *b, size_t n);
 
-/* Parses exactly n bytes into m, whose attribute values point into b. */
+/* Parses exactly n bytes into m, whose attribute values point into b.
+ * A message without the magic cookie but otherwise well formed is taken
+ * as an RFC 3489 one (m->classic). */
 enum stun_parse stun_parse(const uint8_t *b, size_t n, struct stun_msg *m);
 /* The first attribute of that type (later ones are not significant), or
  * NULL. */
@@ -106,6 +111,8 @@ void stun_put(struct stun_writer *w, uint16_t type, const void *val,
 /* XOR-MAPPED-ADDRESS of an AF_INET or AF_INET6 address; an IPv4-mapped
  * IPv6 address is written as IPv4. */
 void stun_put_xor_addr(struct stun_writer *w, const struct sockaddr *sa);
+/* MAPPED-ADDRESS, not XORed: what an RFC 3489 client reads. */
+void stun_put_mapped_addr(struct stun_writer *w, const struct sockaddr *sa);
 void stun_put_error(struct stun_writer *w, int code, const char *reason);
 void stun_put_unknown(struct stun_writer *w, const uint16_t *types,
     size_t n);

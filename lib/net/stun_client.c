@@ -140,7 +140,7 @@ take_answer(const struct stun_msg *m, int fd, struct stun_mapped *out,
 static bool
 is_answer(const uint8_t *b, size_t n, const uint8_t *tid, struct stun_msg *m)
 {
-	return stun_parse(b, n, m) == STUN_OK &&
+	return stun_parse(b, n, m) == STUN_OK && !m->classic &&
 	    (m->cls == STUN_SUCCESS || m->cls == STUN_ERROR) &&
 	    memcmp(m->tid, tid, STUN_TIDLEN) == 0;
 }

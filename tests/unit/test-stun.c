@@ -329,8 +329,8 @@ not_stun(void **state)
 	assert_int_equal(stun_frame_len(b, 1), -1);
 	assert_int_equal(stun_parse(b, n, &m), STUN_NOT_STUN);
 	b[0] &= 0x3f;
-	b[4] ^= 1;			/* cookie */
-	assert_int_equal(stun_parse(b, n, &m), STUN_NOT_STUN);
+	b[4] ^= 1;			/* cookie: RFC 3489, but FINGERPRINT */
+	assert_int_equal(stun_parse(b, n, &m), STUN_BAD_FINGERPRINT);
 	assert_int_equal(stun_frame_len(b, n), -1);
 	b[4] ^= 1;
 	b[3] += 2;			/* length not a multiple of 4 */
@@ -467,6 +467,47 @@ answer_code(const uint8_t *req, size_t n, struct stun_msg *m, uint8_t *out)
 	return code;
 }
 
+/* RFC 3489 clients: no cookie; MAPPED-ADDRESS back, their id whole. */
+static void
+server_answers_classic(void **state)
+{
+	uint8_t req[STUN_MAX], out[STUN_MAX];
+	struct stun_msg m;
+	struct sockaddr_in from = { .sin_family = AF_INET,
+	    .sin_port = htons(5000) };
+	const struct stun_attr *a;
+	uint16_t unk[4];
+	size_t n;
+
+	(void)state;
+	from.sin_addr.s_addr = htonl(0xc6336401);	/* 198.51.100.1 */
+	memcpy(req, "\x00\x01\x00\x08" "0123456789abcdef"
+	    "\x00\x03\x00\x04\x00\x00\x00\x00", 28);
+	assert_int_equal(stun_parse(req, 28, &m), STUN_OK);
+	assert_true(m.classic);
+	assert_int_equal(m.cls, STUN_REQUEST);
+	n = stund_answer(req, 28, (struct sockaddr *)&from, "test", out,
+	    sizeof(out));
+	assert_true(n > 0);
+	assert_memory_equal(out, "\x01\x01", 2);
+	assert_memory_equal(out + 4, "0123456789abcdef", 16);
+	assert_int_equal(stun_parse(out, n, &m), STUN_OK);
+	assert_true(m.classic);
+	assert_false(m.fingerprint);
+	assert_null(stun_find(&m, STUN_A_XOR_MAPPED_ADDRESS));
+	addr_is(&m, STUN_A_MAPPED_ADDRESS, AF_INET, "198.51.100.1", 5000);
+	/* Asked to answer from another address or port: we have none. */
+	req[27] = 0x06;
+	n = stund_answer(req, 28, (struct sockaddr *)&from, "test", out,
+	    sizeof(out));
+	assert_int_equal(stun_parse(out, n, &m), STUN_OK);
+	assert_int_equal(m.cls, STUN_ERROR);
+	a = stun_find(&m, STUN_A_UNKNOWN_ATTRIBUTES);
+	assert_non_null(a);
+	assert_memory_equal(a->val, "\x00\x03", 2);
+	assert_int_equal(stun_unknown(&m, unk, 4), 0);
+}
+
 static void
 server_answers(void **state)
 {
@@ -535,6 +576,7 @@ main(void)
 		cmocka_unit_test(malformed),
 		cmocka_unit_test(unknown_and_integrity),
 		cmocka_unit_test(server_answers),
+		cmocka_unit_test(server_answers_classic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
