@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # STUN: chat-dird's server answers clients that are not ours (coturn's
-# turnutils_stunclient, Debian's RFC 3489 stun), chat-stun reads the answers of a server that is
-# not ours (coturn's turnserver in STUN-only mode), and the server answers
-# broken requests with 400 or 420, or not at all, and goes on serving.
+# turnutils_stunclient, Debian's RFC 3489 stun), chat-stun reads the
+# answers of a server that is not ours (coturn's turnserver in STUN-only
+# mode), and the server answers broken requests with 400 or 420, or not
+# at all, and goes on serving.
 
 bats_require_minimum_version 1.5.0
 
