@@ -290,10 +290,11 @@ main(int argc, char **argv)
 	    stund_port(stun)) < 0) || printf("}\n") < 0 || fflush(stdout) != 0)
 		log_event("warn", "stdout", json_pack("{s:s}", "error",
 		    "cannot write the listening line"));
-	log_event("info", "start", json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}",
-	    "version", CHAT_VERSION, "addr", bound, "port", port, "db", db,
-	    "threads", (int)hcfg.threads, "sync",
-	    sopts.sync_full ? "full" : "normal"));
+	log_event("info", "start", json_pack("{s:s, s:s, s:i, s:s, s:i, s:s,"
+	    " s:i}", "version", CHAT_VERSION, "addr", bound, "port", port,
+	    "db", db, "threads", (int)hcfg.threads, "sync",
+	    sopts.sync_full ? "full" : "normal", "stun_port",
+	    stun != NULL ? stund_port(stun) : 0));
 
 	do {
 		if (sigwait(&sigs, &sig) != 0)

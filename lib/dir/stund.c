@@ -19,6 +19,7 @@
 
 #define UDP_BURST 64		/* datagrams a wake-up, then TCP's turn */
 #define BIND_TRIES 32		/* a free port for UDP that TCP can share */
+#define ACCEPT_PAUSE_MS 100	/* out of descriptors: let some close */
 
 struct conn {
 	int fd;
@@ -34,6 +35,7 @@ struct stund {
 	pthread_t thread;
 	struct conn *conns;	/* cfg.max_conns of them; fd -1 when free */
 	unsigned nconns;
+	int64_t accept_after;	/* ms: the listener rests until then */
 	struct pollfd *pfd;	/* wake, udp, tcp, then connections */
 	unsigned *map;		/* pfd[3 + k] serves conns[map[k]] */
 };
@@ -216,8 +218,12 @@ accept_all(struct stund *s)
 		int fd = accept4(s->tcp, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				s->accept_after = now_ms() + ACCEPT_PAUSE_MS;
 			return;
+		}
 		for (unsigned i = 0; i < s->cfg.max_conns && c == NULL; i++)
 			if (s->conns[i].fd < 0)
 				c = &s->conns[i];
@@ -263,8 +269,10 @@ run(void *arg)
 
 		s->pfd[0] = (struct pollfd){ s->wake[0], POLLIN, 0 };
 		s->pfd[1] = (struct pollfd){ s->udp, POLLIN, 0 };
-		s->pfd[2] = (struct pollfd){ s->tcp,
-		    s->nconns < s->cfg.max_conns ? POLLIN : 0, 0 };
+		s->pfd[2] = (struct pollfd){ s->tcp, s->nconns <
+		    s->cfg.max_conns && t >= s->accept_after ? POLLIN : 0, 0 };
+		if (t < s->accept_after && s->accept_after < next)
+			next = s->accept_after;
 		for (unsigned i = 0; i < s->cfg.max_conns; i++) {
 			struct conn *c = &s->conns[i];
 

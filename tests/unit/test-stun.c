@@ -18,6 +18,7 @@
 
 #include "dir/stund.h"
 #include "net/stun.h"
+#include "net/stun_client.h"
 
 /* RFC 5769, 2.1 to 2.4. */
 static const char vec_request[] =
@@ -561,6 +562,37 @@ server_answers(void **state)
 	    sockaddr_in){ .sin_family = AF_INET }, "test", out, 40), 0);
 }
 
+static void
+server_split(void **state)
+{
+	char h[NETADDR_HOSTLEN];
+	int p = 0;
+
+	(void)state;
+	assert_int_equal(stun_server_split("dir.example.org", 3478, h, &p), 0);
+	assert_string_equal(h, "dir.example.org");
+	assert_int_equal(p, 3478);
+	assert_int_equal(stun_server_split("192.0.2.1:3479", 3478, h, &p), 0);
+	assert_string_equal(h, "192.0.2.1");
+	assert_int_equal(p, 3479);
+	assert_int_equal(stun_server_split("[2001:db8::1]:9", 3478, h, &p), 0);
+	assert_string_equal(h, "2001:db8::1");
+	assert_int_equal(p, 9);
+	assert_int_equal(stun_server_split("[2001:db8::1]", 3478, h, &p), 0);
+	assert_string_equal(h, "2001:db8::1");
+	assert_int_equal(p, 3478);
+	assert_int_equal(stun_server_split("2001:db8::1", 3478, h, &p), 0);
+	assert_string_equal(h, "2001:db8::1");
+	assert_int_equal(p, 3478);
+	assert_int_equal(stun_server_split("", 3478, h, &p), -1);
+	assert_int_equal(stun_server_split("[]", 3478, h, &p), -1);
+	assert_int_equal(stun_server_split("[::1", 3478, h, &p), -1);
+	assert_int_equal(stun_server_split("host:0", 3478, h, &p), -1);
+	assert_int_equal(stun_server_split("host:65536", 3478, h, &p), -1);
+	assert_int_equal(stun_server_split("host:x", 3478, h, &p), -1);
+	assert_int_equal(stun_server_split(":3478", 3478, h, &p), -1);
+}
+
 int
 main(void)
 {
@@ -577,6 +609,7 @@ main(void)
 		cmocka_unit_test(unknown_and_integrity),
 		cmocka_unit_test(server_answers),
 		cmocka_unit_test(server_answers_classic),
+		cmocka_unit_test(server_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
