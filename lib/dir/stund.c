@@ -26,7 +26,8 @@ struct conn {
 	int64_t last;		/* ms, monotonic: the last byte read */
 	size_t inlen, outlen, outoff;
 	struct sockaddr_storage peer;
-	uint8_t in[STUN_MAX], out[STUN_MAX];
+	uint8_t in[STUN_MAX];
+	uint8_t out[4 * STUN_MAX];	/* answers to requests back to back */
 };
 
 struct stund {
@@ -148,24 +149,24 @@ conn_close(struct stund *s, struct conn *c)
 	s->nconns--;
 }
 
-/* Answers every whole message in c->in; false when the stream is not
- * STUN and the connection must close. Stops while an answer is unsent. */
+/* Answers every whole message in c->in while c->out has room for an
+ * answer; false when the stream is not STUN and the connection must
+ * close. */
 static bool
 conn_serve(struct stund *s, struct conn *c)
 {
 	size_t used = 0;
 
-	while (c->outlen == 0) {
+	while (sizeof(c->out) - c->outlen >= STUN_MAX) {
 		long len = stun_frame_len(c->in + used, c->inlen - used);
 
 		if (len < 0)
 			return false;
 		if (len == 0 || (size_t)len > c->inlen - used)
 			break;
-		c->outlen = stund_answer(c->in + used, (size_t)len,
-		    (struct sockaddr *)&c->peer, s->cfg.software, c->out,
-		    sizeof(c->out));
-		c->outoff = 0;
+		c->outlen += stund_answer(c->in + used, (size_t)len,
+		    (struct sockaddr *)&c->peer, s->cfg.software,
+		    c->out + c->outlen, sizeof(c->out) - c->outlen);
 		used += (size_t)len;
 	}
 	memmove(c->in, c->in + used, c->inlen - used);
@@ -173,38 +174,40 @@ conn_serve(struct stund *s, struct conn *c)
 	return true;
 }
 
-/* Writes what is pending, then reads and answers; false: close it. */
+/* Reads and answers, then writes what is pending; false: close it. */
 static bool
 conn_io(struct stund *s, struct conn *c, short revents)
 {
 	ssize_t r;
 
-	if (revents & (POLLERR | POLLHUP | POLLNVAL))
+	if (revents & (POLLERR | POLLNVAL))
 		return false;
-	if (c->outlen > 0) {
+	if ((revents & (POLLIN | POLLHUP)) && c->inlen < sizeof(c->in)) {
+		r = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+		if (r == 0)
+			return false;
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			return false;
+		if (r > 0) {
+			c->inlen += (size_t)r;
+			c->last = now_ms();
+		}
+	}
+	if (!conn_serve(s, c))
+		return false;
+	while (c->outoff < c->outlen) {
 		r = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
 		    MSG_NOSIGNAL);
 		if (r < 0)
 			return errno == EAGAIN || errno == EINTR;
 		c->outoff += (size_t)r;
-		if (c->outoff < c->outlen)
-			return true;
-		c->outlen = 0;
-		return conn_serve(s, c);
+		if (c->outoff == c->outlen) {
+			c->outoff = c->outlen = 0;
+			/* Input held back while the answers did not fit. */
+			if (!conn_serve(s, c))
+				return false;
+		}
 	}
-	if (!(revents & POLLIN))
-		return true;
-	r = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
-	if (r == 0)
-		return false;
-	if (r < 0)
-		return errno == EAGAIN || errno == EINTR;
-	c->inlen += (size_t)r;
-	c->last = now_ms();
-	if (!conn_serve(s, c))
-		return false;
-	if (c->outlen > 0)
-		return conn_io(s, c, POLLOUT);
 	return true;
 }
 
@@ -286,7 +289,8 @@ run(void *arg)
 				next = c->last + s->cfg.idle_ms;
 			s->map[np - 3] = i;
 			s->pfd[np++] = (struct pollfd){ c->fd,
-			    c->outlen > 0 ? POLLOUT : POLLIN, 0 };
+			    (short)((c->outlen > 0 ? POLLOUT : 0) |
+			    (c->inlen < sizeof(c->in) ? POLLIN : 0)), 0 };
 		}
 		if (poll(s->pfd, np, (int)(next - t) + 1) < 0) {
 			if (errno == EINTR)
