@@ -224,6 +224,17 @@ start_turnserver() {
 	xxd -r -p <<<"a442$t1" >&5
 	r=$(tcp_read)
 	[[ $r == 0101????2112a442"$t1"* ]]
+	# 300 requests in one go: 300 answers, none lost while the answers
+	# wait for room.
+	local one len all
+	xxd -r -p <<<"000100002112a442$t1" >&5
+	one=$(tcp_read)
+	len=$((${#one} / 2))
+	all=$(printf "000100002112a442$t1%.0s" $(seq 1 300))
+	xxd -r -p <<<"$all" >&5
+	all=$(timeout 5 dd bs=$((300 * len)) count=1 iflag=fullblock status=none <&5 | xxd -p | tr -d '\n')
+	[ "${#all}" -eq $((600 * len)) ]
+	[ "$(grep -o "0101....2112a442$t1" <<<"$all" | wc -l)" -eq 300 ]
 	# Not STUN: the server closes the connection, and serves the next.
 	xxd -r -p <<<"474554202f20485454502f312e310d0a0d0a" >&5
 	run timeout 2 dd bs=1 count=1 status=none <&5
