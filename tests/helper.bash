@@ -72,6 +72,7 @@ expect() {
 # wait_pid PID SECONDS: waits up to SECONDS for PID, a background job of
 # this test, to exit; sets $wait_rc to its exit status. When it does not
 # exit in time it is killed and wait_pid fails.
+# shellcheck disable=SC2034 # wait_rc is for the caller
 wait_pid() {
 	local i
 	for ((i = 0; i < $2 * 20; i++)); do
