@@ -180,6 +180,7 @@ garbage_is_bad_json(void **state)
 	    "{\"type\":\"msg\",\"uid\":\"a b\",\"text\":\"x\"}",
 	    "{\"type\":\"msg\",\"uid\":\"a\",\"text\":5}",
 	    "{\"type\":\"ack\"}", "{\"type\":\"nope\"}",
+	    "{\"type\":\"ack\",\"uid\":\"a b\"}",
 	    "{\"type\":\"msg\",\"uid\":\"a\",\"uid\":\"b\",\"text\":\"x\"}" };
 	struct wire_obj w;
 	size_t i;
