@@ -214,14 +214,19 @@ fill_fs() {
 	[ "$(jq -s 'length == 200 and all(.stored)' "$BATS_TEST_TMPDIR/send.out")" = true ]
 	jq -s -e 'any(.delivered | not)' "$BATS_TEST_TMPDIR/send.out"
 
-	# someone reads at last: the listener prints the rest and goes on
-	cat "$pipe" >"$BATS_TEST_TMPDIR/run1.out" 5<&- &
+	# someone reads at last: the listener prints the rest and goes on.
+	# The reader takes fd 5 itself, so that the pipe never lacks one
+	# (a writer of a pipe with no reader gets EPIPE).
+	cat <&5 >"$BATS_TEST_TMPDIR/run1.out" &
 	READER_PID=$!
 	exec 5<&-
 	run1=$BATS_TEST_TMPDIR/run1.out
 	wait_lines "$run1" '"disconnect"' 1
 	kill "$LISTEN_PID"
 	listener_exits 0
+	# fd 5 is open for writing too: cat never sees the end; its input
+	# ends with the disconnect line, which it wrote
+	kill "$READER_PID"
 	wait_pid "$READER_PID" 10
 	READER_PID=
 
