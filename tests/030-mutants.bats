@@ -3,6 +3,7 @@
 # tests/mutants matches its file exactly once, so that make check fails
 # as soon as code moves under one; a broken list is refused. (make mutate
 # runs the mutants themselves; tests/README.)
+# shellcheck disable=SC2154 # bats sets $stderr
 
 load helper
 bats_require_minimum_version 1.5.0
