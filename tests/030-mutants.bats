@@ -30,7 +30,7 @@ bats_require_minimum_version 1.5.0
 	[[ "$output" == *"twice: lib/peer/wire.c: 2+ matches"* ]]
 }
 
-@test "a record without its tests or its reason, or an unknown key, is refused: exit 65" {
+@test "a record without its tests or its reason, an unknown key, a test it cannot run: exit 65" {
 	printf '%s\n' 'id: bare' 'file: lib/core/valid.c' 'match: x' 'replace: y' \
 		>"$BATS_TEST_TMPDIR/list"
 	run --separate-stderr env MUTANTS="$BATS_TEST_TMPDIR/list" tests/mutate -n
@@ -40,4 +40,10 @@ bats_require_minimum_version 1.5.0
 	run --separate-stderr env MUTANTS="$BATS_TEST_TMPDIR/list" tests/mutate -n
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *":2: unknown key: flie" ]]
+	# a test it cannot run would "kill" every mutant
+	printf '%s\n' 'id: vague' 'file: lib/core/valid.c' 'match: x' 'replace: y' \
+		'test: 420-delivery.bats dropped' 'why: w' >"$BATS_TEST_TMPDIR/list"
+	run --separate-stderr env MUTANTS="$BATS_TEST_TMPDIR/list" tests/mutate -n
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"vague: 420-delivery.bats dropped: not test-NAME"* ]]
 }
