@@ -308,6 +308,11 @@ messages() {
 	b="{\"username\":\"alice\",\"key\":\"$mkey\",\"proof\":\"AAAA\"}"
 	spost "$(sign alice POST /key/rotate "$b")" /key/rotate "$b"
 	expect_error 400 bad_proof
+	# a proof of the right shape, made by another key than the new one
+	proof=$(sign alice GET /nothing | cut -d' ' -f4)
+	b="{\"username\":\"alice\",\"key\":\"$mkey\",\"proof\":\"$proof\"}"
+	spost "$(sign alice POST /key/rotate "$b")" /key/rotate "$b"
+	expect_error 400 bad_proof
 	b="{\"username\":\"carol\",\"key\":\"$mkey\",\"proof\":\"AAAA\"}"
 	post /key/rotate "$b"
 	expect_error 409 no_key

@@ -452,6 +452,15 @@ sessions(void **state)
 	expect_code(call_as(f, "POST", "/session", NULL, body, "alice", NULL,
 	    sid, key, now + 4, &st), &st, 401, "signature_required");
 	reg(f, "carol");
+	/* a second name bound to alice's key: her session is not its */
+	key_b64(pk, b64);
+	snprintf(body, sizeof(body), "{\"username\":\"alias\",\"port\":5002,"
+	    "\"key\":\"%s\"}", b64);
+	json_decref(call_as(f, "POST", "/register", NULL, body, "alias", sk,
+	    NULL, NULL, now + 4, &st));
+	assert_int_equal(st, 201);
+	expect_code(call_as(f, "GET", "/message/inbox/", "username=alias", NULL,
+	    "alias", NULL, sid, key, now + 4, &st), &st, 401, "unknown_session");
 	/* a rotated key ends its sessions */
 	{
 		char msg[256], sigb64[SIG_B64_LEN + 1], nb64[KEY_B64_LEN + 1];

@@ -336,6 +336,7 @@ not_stun(void **state)
 	b[4] ^= 1;
 	b[3] += 2;			/* length not a multiple of 4 */
 	assert_int_equal(stun_parse(b, n, &m), STUN_NOT_STUN);
+	assert_int_equal(stun_frame_len(b, n), -1);	/* nor a TCP frame */
 	b[2] = 0x10;			/* longer than we take */
 	b[3] = 0x00;
 	assert_int_equal(stun_frame_len(b, n), -1);
