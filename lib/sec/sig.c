@@ -69,17 +69,22 @@ field(const char *s, bool last, size_t *len)
 	return s;
 }
 
-/* Decodes exactly len bytes of base64 from the field f. libsodium refuses
- * a last digit whose unused bits are not zero, so each value has one
- * spelling. */
+/* Decodes exactly len bytes of base64 from the field f, written as the
+ * encoder writes them: libsodium's decoder takes some other spellings
+ * (bytes that are no base64 digits, where it stops early), and a second
+ * spelling of one signature would be a second header for one request. */
 static bool
 b64_field(const char *f, size_t flen, unsigned char *out, size_t len,
     int variant)
 {
+	char again[SIG_B64_LEN + 1];
 	size_t got;
 
-	return flen <= SIG_B64_LEN && sodium_base642bin(out, len, f, flen, NULL,
-	    &got, NULL, variant) == 0 && got == len;
+	if (flen > SIG_B64_LEN || sodium_base642bin(out, len, f, flen, NULL,
+	    &got, NULL, variant) != 0 || got != len)
+		return false;
+	sodium_bin2base64(again, sizeof(again), out, len, variant);
+	return strlen(again) == flen && memcmp(again, f, flen) == 0;
 }
 
 bool

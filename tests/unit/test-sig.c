@@ -147,6 +147,12 @@ malformed_headers_refused(void **state)
 	assert_true(sig_parse(bad, &p));
 	bad[strlen(bad) - 3]++;	/* A Q g w: B R h x */
 	assert_false(sig_parse(bad, &p));
+	/* bytes that are no base64 digits, where the decoder stops short
+	 * (found by fuzz-sig) */
+	snprintf(bad, sizeof(bad), "v1 alice 1 %s", sig);
+	bad[strlen(bad) - 8] = '\xc4';
+	bad[strlen(bad) - 7] = '\xb8';
+	assert_false(sig_parse(bad, &p));
 }
 
 static void
