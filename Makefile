@@ -10,7 +10,7 @@ COMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
-PKGS      = libmicrohttpd sqlite3 jansson libcurl libsodium
+PKGS      = libmicrohttpd sqlite3 libpq jansson libcurl libsodium
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 

@@ -1,9 +1,20 @@
 # Shared bats helpers: start a real chat-dird on an ephemeral loopback port
 # with a fresh database in the test's own temporary folder.
 
+# pg_db: a fresh database on the test PostgreSQL (CHAT_TEST_PG, the
+# folder tests/pg-cluster started it in); prints its URL.
+pg_db() {
+	"$BATS_TEST_DIRNAME/pg-cluster" url "$CHAT_TEST_PG" \
+		"t$$_${BATS_TEST_NUMBER:-0}_$RANDOM"
+}
+
 # start_dird [ARGS...]: starts chat-dird, waits for its "listening" line,
 # and sets DIRD_PID, DIRD_PORT, DIRD_DB, CHAT_SERVER (exported), DIRD_LOG.
+# With CHAT_TEST_PG set, the database is a fresh one on that PostgreSQL.
 start_dird() {
+	if [ -z "${DIRD_DB:-}" ] && [ -n "${CHAT_TEST_PG:-}" ]; then
+		DIRD_DB=$(pg_db) || return 1
+	fi
 	DIRD_DB=${DIRD_DB:-$BATS_TEST_TMPDIR/dir.db}
 	DIRD_LOG=$BATS_TEST_TMPDIR/dird.log
 	DIRD_OUT=$BATS_TEST_TMPDIR/dird.out
