@@ -73,6 +73,11 @@ check: deps
 	@$(MAKE) --no-print-directory all units
 	@tests/run
 
+# The API suites on PostgreSQL only (check runs them on both backends).
+check-pg: deps
+	@$(MAKE) --no-print-directory all units
+	@CHAT_TEST_STORE=pg tests/run
+
 # The whole suite again on an AddressSanitizer + UndefinedBehaviorSanitizer
 # build: any report fails the test that caused it.
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -116,6 +121,6 @@ install: all
 clean:
 	rm -rf bin build
 
-.PHONY: all deps units benches check asan-check fuzz run bench docker-test \
+.PHONY: all deps units benches check check-pg asan-check fuzz run bench docker-test \
 	install clean
 .SECONDARY: $(LIBOBJ)

@@ -18,6 +18,7 @@ chat-dird          n        --max-conns
 chat-dird          seconds  --idle-timeout
 chat-dird          seconds  --presence
 chat-dird          n        --threads
+chat-dird          n        --pool
 chat-dird          -        -q --quiet
 chat,chat-register,chat-peers,chat-friends,chat-history,chat-listen,chat-send  url  -s --server
 chat,chat-register,chat-friends,chat-history,chat-listen,chat-send  user  -u --user

@@ -8,6 +8,15 @@ pg_db() {
 		"t$$_${BATS_TEST_NUMBER:-0}_$RANDOM"
 }
 
+# db_sql SQL: runs SQL on the test's database, the SQLite file or the
+# PostgreSQL URL in DIRD_DB, and prints the rows.
+db_sql() {
+	case $DIRD_DB in
+	postgres://* | postgresql://*) psql -X -q -A -t -d "$DIRD_DB" -c "$1" ;;
+	*) sqlite3 "$DIRD_DB" "$1" ;;
+	esac
+}
+
 # start_dird [ARGS...]: starts chat-dird, waits for its "listening" line,
 # and sets DIRD_PID, DIRD_PORT, DIRD_DB, CHAT_SERVER (exported), DIRD_LOG.
 # With CHAT_TEST_PG set, the database is a fresh one on that PostgreSQL.
