@@ -547,7 +547,8 @@ h_register(struct api *api, const struct api_request *rq,
 		goto end;
 	} else
 		ip = json_string_value(v);
-	st = store_register(api->store, user, ip, port, now_ms(), &p, &created);
+	st = store_register(api->store, user, ip, port, NULL, now_ms(), &p,
+	    &created);
 	if (st != STORE_OK) {
 		store_error(rs, st);
 		goto end;

@@ -22,7 +22,10 @@ enum store_status {
 	STORE_CORRUPT,		/* open: the file is damaged */
 	STORE_TOO_NEW,		/* open: written by a newer chat-dird */
 	STORE_IO,		/* open: cannot open or create the file */
+	STORE_KEY_MISMATCH,	/* the name is bound to another key */
 };
+
+#define STORE_KEY_MAX 64	/* bytes of a public key, as text */
 
 struct store_opts {
 	const char *path;	/* a SQLite file, or a postgresql:// URL */
@@ -36,6 +39,7 @@ struct store_peer {
 	int port;
 	int64_t last_seen;	/* ms since the epoch */
 	bool logged_out;
+	char key[STORE_KEY_MAX + 1];	/* "" when the name has no key */
 };
 
 /* Borrowed strings: valid only during the callback. */
@@ -79,9 +83,21 @@ int store_schema_version(void);
 
 enum store_status store_health(struct store *s);
 
+/* Registers or updates a peer, atomically: a new name is created with key
+ * (NULL or "": none); a known one is updated only when its key is NULL
+ * (a key given is then bound to it: trust on first use) or equals key,
+ * else nothing changes and the answer is STORE_KEY_MISMATCH. *out is the
+ * peer as stored. */
 enum store_status store_register(struct store *s, const char *username,
-    const char *ip, int port, int64_t now, struct store_peer *out,
-    bool *created);
+    const char *ip, int port, const char *key, int64_t now,
+    struct store_peer *out, bool *created);
+/* Rotation: the key becomes new_key where it is old_key; otherwise
+ * STORE_KEY_MISMATCH (or STORE_NOT_FOUND for an unknown name). */
+enum store_status store_set_key(struct store *s, const char *username,
+    const char *old_key, const char *new_key);
+/* The operator's release: the name keeps its row, friendships and
+ * messages but no key, so the next keyed registration binds it anew. */
+enum store_status store_release(struct store *s, const char *username);
 enum store_status store_peer_get(struct store *s, const char *username,
     struct store_peer *out);
 enum store_status store_logout(struct store *s, const char *username);

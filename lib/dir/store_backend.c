@@ -25,6 +25,7 @@ store_strerror(enum store_status st)
 	case STORE_CORRUPT: return "database is corrupt";
 	case STORE_TOO_NEW: return "database is from a newer chat-dird";
 	case STORE_IO: return "cannot open database";
+	case STORE_KEY_MISMATCH: return "the name is bound to another key";
 	}
 	return "unknown error";
 }
@@ -54,9 +55,23 @@ store_health(struct store *s)
 
 enum store_status
 store_register(struct store *s, const char *username, const char *ip,
-    int port, int64_t now, struct store_peer *out, bool *created)
+    int port, const char *key, int64_t now, struct store_peer *out,
+    bool *created)
 {
-	return s->be->reg(s, username, ip, port, now, out, created);
+	return s->be->reg(s, username, ip, port, key, now, out, created);
+}
+
+enum store_status
+store_set_key(struct store *s, const char *username, const char *old_key,
+    const char *new_key)
+{
+	return s->be->set_key(s, username, old_key, new_key);
+}
+
+enum store_status
+store_release(struct store *s, const char *username)
+{
+	return s->be->release(s, username);
 }
 
 enum store_status

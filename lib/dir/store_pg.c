@@ -59,14 +59,15 @@ static const char *const migrations[] = {
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum stmt {
-	ST_PEER_ID, ST_PAIR_IDS, ST_PEER_GET, ST_REGISTER, ST_LOGOUT,
+	ST_PEER_ID, ST_PAIR_IDS, ST_PEER_GET, ST_REGISTER, ST_SET_KEY,
+	ST_RELEASE, ST_LOGOUT,
 	ST_PEERS, ST_PEERS_ONLINE, ST_FRIEND_ADD, ST_FRIENDS, ST_PEER_IDS,
 	ST_MSG_BY_UID, ST_CONV, ST_INBOX, ST_CONV_FLOOR, ST_INBOX_FLOOR,
 	ST_HEALTH,
 	ST_COUNT
 };
 
-#define PEER_COLS "username, ip, port, last_seen, logged_out"
+#define PEER_COLS "username, ip, port, last_seen, logged_out, key"
 #define MSG_SELECT \
 	"SELECT m.id, m.uid, s.username, r.username, m.content, m.ts" \
 	" FROM messages m JOIN peers s ON s.id = m.sender" \
@@ -80,12 +81,19 @@ static const char *const sql[ST_COUNT] = {
 	    " lower($1)), (SELECT id FROM peers WHERE name_key = lower($2))",
 	[ST_PEER_GET] = "SELECT " PEER_COLS " FROM peers"
 	    " WHERE name_key = lower($1)",
-	/* xmax is 0 on a row this statement inserted (PostgreSQL only). */
+	/* One statement, so atomic: a known name is updated only when it has
+	 * no key yet or this one, else no row comes back. xmax is 0 on a row
+	 * the statement inserted (PostgreSQL only). */
 	[ST_REGISTER] = "INSERT INTO peers(username, ip, port, last_seen,"
-	    " logged_out) VALUES ($1, $2, $3, $4, false)"
+	    " logged_out, key) VALUES ($1, $2, $3, $4, false, $5)"
 	    " ON CONFLICT (name_key) DO UPDATE SET ip = EXCLUDED.ip,"
 	    " port = EXCLUDED.port, last_seen = EXCLUDED.last_seen,"
-	    " logged_out = false RETURNING " PEER_COLS ", xmax = 0",
+	    " logged_out = false, key = COALESCE(peers.key, EXCLUDED.key)"
+	    " WHERE peers.key IS NULL OR peers.key = EXCLUDED.key"
+	    " RETURNING " PEER_COLS ", xmax = 0",
+	[ST_SET_KEY] = "UPDATE peers SET key = $3"
+	    " WHERE name_key = lower($1) AND key = $2",
+	[ST_RELEASE] = "UPDATE peers SET key = NULL WHERE name_key = lower($1)",
 	[ST_LOGOUT] = "UPDATE peers SET logged_out = true"
 	    " WHERE name_key = lower($1)",
 	[ST_PEERS] = "SELECT " PEER_COLS " FROM peers WHERE name_key >"
@@ -96,7 +104,7 @@ static const char *const sql[ST_COUNT] = {
 	[ST_FRIEND_ADD] = "INSERT INTO friendships(owner, friend)"
 	    " VALUES ($1, $2), ($2, $1) ON CONFLICT DO NOTHING",
 	[ST_FRIENDS] = "SELECT p.username, p.ip, p.port, p.last_seen,"
-	    " p.logged_out FROM friendships f JOIN peers p ON p.id = f.friend"
+	    " p.logged_out, p.key FROM friendships f JOIN peers p ON p.id = f.friend"
 	    " WHERE f.owner = $1 AND p.name_key > lower($2)"
 	    " ORDER BY p.name_key LIMIT $3",
 	[ST_PEER_IDS] = "SELECT name_key, id FROM peers"
@@ -535,6 +543,7 @@ peer_from_row(const PGresult *r, int row, struct store_peer *p)
 	p->port = (int)int_at(r, row, 2);
 	p->last_seen = int_at(r, row, 3);
 	p->logged_out = strcmp(PQgetvalue(r, row, 4), "t") == 0;
+	snprintf(p->key, sizeof(p->key), "%s", PQgetvalue(r, row, 5));
 }
 
 /* One statement that needs no other: a connection from the pool, the
@@ -557,27 +566,75 @@ one(struct pg_store *s, enum stmt which, int n, const char *const *vals,
 
 /* A register is one statement: retried on a fresh connection it only
  * writes the same row again. */
+static enum store_status pg_peer_get(struct store *base,
+    const char *username, struct store_peer *out);
+
 static enum store_status
 pg_register(struct store *base, const char *username, const char *ip,
-    int port, int64_t now, struct store_peer *out, bool *created)
+    int port, const char *key, int64_t now, struct store_peer *out,
+    bool *created)
 {
 	struct pg_store *s = (struct pg_store *)base;
 	char p[NUM_LEN], t[NUM_LEN];
-	const char *vals[] = { username, ip, p, t };
+	const char *vals[] = { username, ip, p, t,
+	    key != NULL && key[0] != '\0' ? key : NULL };
 	PGresult *r;
 	enum store_status st;
 
 	num(p, port);
 	num(t, now);
-	st = one(s, ST_REGISTER, 4, vals, true, &r);
-	if (st == STORE_OK && PQntuples(r) != 1)
-		st = STORE_FAILED;
+	st = one(s, ST_REGISTER, 5, vals, true, &r);
+	if (st == STORE_OK && PQntuples(r) == 0) {
+		PQclear(r);
+		*created = false;
+		/* The name is bound to another key: show it as it is. */
+		st = pg_peer_get(base, username, out);
+		return st == STORE_OK ? STORE_KEY_MISMATCH : st;
+	}
 	if (st == STORE_OK) {
 		peer_from_row(r, 0, out);
-		*created = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+		*created = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
 	}
 	PQclear(r);
 	return st;
+}
+
+/* An UPDATE of one peer by name: when it changed nothing, STORE_NOT_FOUND
+ * for an unknown name, else `none`. */
+static enum store_status
+peer_change(struct pg_store *s, enum stmt which, int n,
+    const char *const *vals, enum store_status none)
+{
+	PGresult *r;
+	enum store_status st = one(s, which, n, vals, true, &r);
+
+	if (st == STORE_OK && strcmp(PQcmdTuples(r), "0") == 0) {
+		PQclear(r);
+		st = one(s, ST_PEER_ID, 1, vals, true, &r);
+		if (st == STORE_OK)
+			st = PQntuples(r) == 0 ? STORE_NOT_FOUND : none;
+	}
+	PQclear(r);
+	return st;
+}
+
+static enum store_status
+pg_set_key(struct store *base, const char *username, const char *old_key,
+    const char *new_key)
+{
+	const char *vals[] = { username, old_key, new_key };
+
+	return peer_change((struct pg_store *)base, ST_SET_KEY, 3, vals,
+	    STORE_KEY_MISMATCH);
+}
+
+static enum store_status
+pg_release(struct store *base, const char *username)
+{
+	const char *vals[] = { username };
+
+	return peer_change((struct pg_store *)base, ST_RELEASE, 1, vals,
+	    STORE_OK);
 }
 
 static enum store_status
@@ -1315,6 +1372,8 @@ const struct store_backend store_pg_backend = {
 	.close = pg_close,
 	.health = pg_health,
 	.reg = pg_register,
+	.set_key = pg_set_key,
+	.release = pg_release,
 	.peer_get = pg_peer_get,
 	.logout = pg_logout,
 	.peers = pg_peers,

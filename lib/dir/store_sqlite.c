@@ -48,12 +48,16 @@ static const char *const migrations[] = {
 	"CREATE INDEX messages_inbox ON messages(receiver, id);"
 	"INSERT OR IGNORE INTO friendships(owner, friend)"
 	"  SELECT friend, owner FROM friendships;",
+
+	/* identity: the Ed25519 public key a name is bound to, or NULL */
+	"ALTER TABLE peers ADD COLUMN key TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_PEER_ID, ST_PEER_IDS, ST_PEER_GET, ST_PEER_INSERT, ST_PEER_UPDATE,
+	ST_PEER_KEY, ST_SET_KEY, ST_RELEASE,
 	ST_LOGOUT,
 	ST_PEERS, ST_PEERS_ONLINE,
 	ST_FRIEND_ADD, ST_FRIENDS,
@@ -64,7 +68,7 @@ enum stmt {
 	ST_COUNT
 };
 
-#define PEER_COLS "username, ip, port, last_seen, logged_out"
+#define PEER_COLS "username, ip, port, last_seen, logged_out, key"
 #define MSG_SELECT \
 	"SELECT m.id, m.uid, s.username, r.username, m.content, m.ts" \
 	" FROM messages m CROSS JOIN peers s ON s.id = m.sender" \
@@ -92,9 +96,13 @@ static const char *const sql[ST_COUNT] = {
 	    " (SELECT id FROM peers WHERE username = ?2)",
 	[ST_PEER_GET] = "SELECT " PEER_COLS " FROM peers WHERE username = ?1",
 	[ST_PEER_INSERT] = "INSERT INTO peers(username, ip, port, last_seen,"
-	    " logged_out) VALUES (?1, ?2, ?3, ?4, 0)",
+	    " logged_out, key) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
 	[ST_PEER_UPDATE] = "UPDATE peers SET ip = ?2, port = ?3, last_seen = ?4,"
-	    " logged_out = 0 WHERE id = ?1",
+	    " logged_out = 0, key = coalesce(key, ?5) WHERE id = ?1",
+	[ST_PEER_KEY] = "SELECT id, key FROM peers WHERE username = ?1",
+	[ST_SET_KEY] = "UPDATE peers SET key = ?3 WHERE username = ?1"
+	    " AND key = ?2",
+	[ST_RELEASE] = "UPDATE peers SET key = NULL WHERE username = ?1",
 	[ST_LOGOUT] = "UPDATE peers SET logged_out = 1 WHERE username = ?1",
 	[ST_PEERS] = "SELECT " PEER_COLS " FROM peers WHERE username > ?1"
 	    " ORDER BY username LIMIT ?2",
@@ -103,7 +111,7 @@ static const char *const sql[ST_COUNT] = {
 	[ST_FRIEND_ADD] = "INSERT OR IGNORE INTO friendships(owner, friend)"
 	    " VALUES (?1, ?2)",
 	[ST_FRIENDS] = "SELECT p.username, p.ip, p.port, p.last_seen,"
-	    " p.logged_out FROM friendships f CROSS JOIN peers p"
+	    " p.logged_out, p.key FROM friendships f CROSS JOIN peers p"
 	    " ON p.id = f.friend WHERE f.owner = ?1 AND p.username > ?2"
 	    " ORDER BY p.username LIMIT ?3",
 	[ST_MSG_INSERT] = MSG_INSERT(ROW),
@@ -641,6 +649,7 @@ peer_from_row(sqlite3_stmt *st, struct store_peer *p)
 {
 	const unsigned char *u = sqlite3_column_text(st, 0);
 	const unsigned char *ip = sqlite3_column_text(st, 1);
+	const unsigned char *k;
 
 	snprintf(p->username, sizeof(p->username), "%s",
 	    u != NULL ? (const char *)u : "");
@@ -648,6 +657,8 @@ peer_from_row(sqlite3_stmt *st, struct store_peer *p)
 	p->port = sqlite3_column_int(st, 2);
 	p->last_seen = sqlite3_column_int64(st, 3);
 	p->logged_out = sqlite3_column_int(st, 4) != 0;
+	k = sqlite3_column_text(st, 5);
+	snprintf(p->key, sizeof(p->key), "%s", k != NULL ? (const char *)k : "");
 }
 
 /* The row id of a peer, or 0 when there is none. */
@@ -666,6 +677,33 @@ peer_id(struct conn *c, const char *username, int64_t *id)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return status_of(c->db, rc);
 	return STORE_OK;
+}
+
+/* The row id of a peer (0: none), and whether a request carrying key
+ * (NULL: none) may register it: the name is new, or has no key yet, or
+ * has this key. */
+static enum store_status
+peer_key(struct conn *c, const char *username, int64_t *id, const char *key)
+{
+	sqlite3_stmt *st = stmt(c, ST_PEER_KEY);
+	enum store_status res = STORE_OK;
+	const unsigned char *k;
+	int rc;
+
+	if (st == NULL)
+		return STORE_FAILED;
+	sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*id = 0;
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		k = sqlite3_column_text(st, 1);
+		if (k != NULL && (key == NULL || strcmp((const char *)k, key) != 0))
+			res = STORE_KEY_MISMATCH;
+	} else if (rc != SQLITE_DONE)
+		res = status_of(c->db, rc);
+	done(st);
+	return res;
 }
 
 static enum store_status
@@ -690,7 +728,8 @@ peer_get(struct conn *c, const char *username, struct store_peer *out)
 
 static enum store_status
 sq_register(struct store *base, const char *username, const char *ip,
-    int port, int64_t now, struct store_peer *out, bool *created)
+    int port, const char *key, int64_t now, struct store_peer *out,
+    bool *created)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c;
@@ -699,9 +738,11 @@ sq_register(struct store *base, const char *username, const char *ip,
 	int64_t id;
 	int rc;
 
+	if (key != NULL && key[0] == '\0')
+		key = NULL;
 	if ((res = writer_begin(s, &c)) != STORE_OK)
 		return res;
-	if ((res = peer_id(c, username, &id)) != STORE_OK)
+	if ((res = peer_key(c, username, &id, key)) != STORE_OK)
 		goto end;
 	*created = id == 0;
 	st = stmt(c, id == 0 ? ST_PEER_INSERT : ST_PEER_UPDATE);
@@ -716,6 +757,10 @@ sq_register(struct store *base, const char *username, const char *ip,
 	sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, port);
 	sqlite3_bind_int64(st, 4, now);
+	if (key != NULL)
+		sqlite3_bind_text(st, 5, key, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
 	rc = sqlite3_step(st);
 	done(st);
 	if (rc != SQLITE_DONE) {
@@ -724,7 +769,64 @@ sq_register(struct store *base, const char *username, const char *ip,
 	}
 	res = peer_get(c, username, out);
 end:
+	if (res == STORE_KEY_MISMATCH) {
+		(void)writer_end(s, STORE_OK);	/* nothing was changed */
+		return res;
+	}
 	return writer_end(s, res);
+}
+
+/* One statement that changes at most one peer row by name, in a write
+ * transaction of its own: STORE_NOT_FOUND when it changed none and the
+ * name is unknown, `none` when it changed none and the name is known. */
+static enum store_status
+peer_change(struct sq_store *s, enum stmt which, const char *username,
+    const char *a, const char *b, enum store_status none)
+{
+	struct conn *c;
+	sqlite3_stmt *st;
+	enum store_status res;
+	int64_t id;
+	int rc;
+
+	if ((res = writer_begin(s, &c)) != STORE_OK)
+		return res;
+	if ((st = stmt(c, which)) == NULL) {
+		res = STORE_FAILED;
+		goto end;
+	}
+	sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+	if (a != NULL)
+		sqlite3_bind_text(st, 2, a, -1, SQLITE_STATIC);
+	if (b != NULL)
+		sqlite3_bind_text(st, 3, b, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		res = status_of(c->db, rc);
+	else if (sqlite3_changes(c->db) == 0 &&
+	    (res = peer_id(c, username, &id)) == STORE_OK)
+		res = id == 0 ? STORE_NOT_FOUND : none;
+end:
+	if (res == STORE_NOT_FOUND || res == STORE_KEY_MISMATCH) {
+		(void)writer_end(s, STORE_OK);	/* nothing was changed */
+		return res;
+	}
+	return writer_end(s, res);
+}
+
+static enum store_status
+sq_set_key(struct store *base, const char *username, const char *old_key,
+    const char *new_key)
+{
+	return peer_change((struct sq_store *)base, ST_SET_KEY, username, old_key, new_key,
+	    STORE_KEY_MISMATCH);
+}
+
+static enum store_status
+sq_release(struct store *base, const char *username)
+{
+	return peer_change((struct sq_store *)base, ST_RELEASE, username, NULL, NULL, STORE_OK);
 }
 
 static enum store_status
@@ -1421,6 +1523,8 @@ const struct store_backend store_sqlite_backend = {
 	.close = sq_close,
 	.health = sq_health,
 	.reg = sq_register,
+	.set_key = sq_set_key,
+	.release = sq_release,
 	.peer_get = sq_peer_get,
 	.logout = sq_logout,
 	.peers = sq_peers,

@@ -97,11 +97,11 @@ fresh_store(void)
 		exit(1);
 	}
 	CHECK((g.api = api_new(g.store, &cfg)) != NULL);
-	CHECK(store_register(g.store, "alice", "127.0.0.1", 5001,
+	CHECK(store_register(g.store, "alice", "127.0.0.1", 5001, NULL,
 	    1700000000000, &p, &created) == STORE_OK);
-	CHECK(store_register(g.store, "bob", "::1", 5002, 1700000000000, &p,
-	    &created) == STORE_OK);
-	CHECK(store_register(g.store, "carol.x", "192.0.2.1", 65535,
+	CHECK(store_register(g.store, "bob", "::1", 5002, NULL, 1700000000000,
+	    &p, &created) == STORE_OK);
+	CHECK(store_register(g.store, "carol.x", "192.0.2.1", 65535, NULL,
 	    1700000000000, &p, &created) == STORE_OK);
 	CHECK(store_friend_add(g.store, "alice", "bob", &created) ==
 	    STORE_OK);

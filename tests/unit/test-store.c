@@ -69,8 +69,8 @@ reg(struct store *s, const char *name)
 	struct store_peer p;
 	bool created;
 
-	assert_int_equal(store_register(s, name, "127.0.0.1", 5000, 1000, &p,
-	    &created), STORE_OK);
+	assert_int_equal(store_register(s, name, "127.0.0.1", 5000, NULL, 1000,
+	    &p, &created), STORE_OK);
 }
 
 static void
@@ -80,11 +80,11 @@ register_is_case_insensitive(void **state)
 	struct store_peer p;
 	bool created = false;
 
-	assert_int_equal(store_register(f->s, "Alice", "10.0.0.1", 1, 5, &p,
-	    &created), STORE_OK);
+	assert_int_equal(store_register(f->s, "Alice", "10.0.0.1", 1, NULL, 5,
+	    &p, &created), STORE_OK);
 	assert_true(created);
-	assert_int_equal(store_register(f->s, "ALICE", "::1", 2, 6, &p,
-	    &created), STORE_OK);
+	assert_int_equal(store_register(f->s, "ALICE", "::1", 2, NULL, 6,
+	    &p, &created), STORE_OK);
 	assert_false(created);
 	assert_string_equal(p.username, "Alice");	/* first spelling kept */
 	assert_string_equal(p.ip, "::1");
@@ -112,6 +112,64 @@ collect_peer(void *arg, const struct store_peer *p)
 		snprintf(nm->got[nm->n], sizeof(nm->got[0]), "%s", p->username);
 	nm->n++;
 	return 0;
+}
+
+/* A name is bound to the first key it registers with; after that only
+ * that key updates it, and nothing changes on a refusal. */
+static void
+keys_bind_on_first_use(void **state)
+{
+	struct fixture *f = *state;
+	struct store_peer p;
+	bool created = false;
+
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, 5,
+	    &p, &created), STORE_OK);
+	assert_string_equal(p.key, "");
+	/* an unkeyed name is bound by its first keyed registration */
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.2", 2, "KA", 6,
+	    &p, &created), STORE_OK);
+	assert_false(created);
+	assert_string_equal(p.key, "KA");
+	assert_int_equal(store_register(f->s, "Alice", "10.0.0.3", 3, "KB", 7,
+	    &p, &created), STORE_KEY_MISMATCH);
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.4", 4, NULL, 8,
+	    &p, &created), STORE_KEY_MISMATCH);
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.5", 5, "", 9,
+	    &p, &created), STORE_KEY_MISMATCH);
+	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
+	assert_string_equal(p.ip, "10.0.0.2");
+	assert_int_equal(p.port, 2);
+	assert_int_equal(p.last_seen, 6);
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.6", 6, "KA", 10,
+	    &p, &created), STORE_OK);
+	assert_int_equal(p.port, 6);
+	/* a new name with a key */
+	assert_int_equal(store_register(f->s, "bob", "10.0.0.7", 7, "KB", 11,
+	    &p, &created), STORE_OK);
+	assert_true(created);
+	assert_string_equal(p.key, "KB");
+
+	/* rotation needs the key in force */
+	assert_int_equal(store_set_key(f->s, "alice", "KB", "KC"),
+	    STORE_KEY_MISMATCH);
+	assert_int_equal(store_set_key(f->s, "nobody", "KA", "KC"),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_set_key(f->s, "ALICE", "KA", "KC"), STORE_OK);
+	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
+	assert_string_equal(p.key, "KC");
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.8", 8, "KA", 12,
+	    &p, &created), STORE_KEY_MISMATCH);
+
+	/* the operator's release leaves the row, without its key */
+	assert_int_equal(store_release(f->s, "nobody"), STORE_NOT_FOUND);
+	assert_int_equal(store_release(f->s, "alice"), STORE_OK);
+	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
+	assert_string_equal(p.key, "");
+	assert_int_equal(p.port, 6);
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.9", 9, "KD", 13,
+	    &p, &created), STORE_OK);
+	assert_string_equal(p.key, "KD");
 }
 
 static void
@@ -666,6 +724,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(register_is_case_insensitive,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(keys_bind_on_first_use,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(peers_page_in_name_order,
 		    setup, teardown),
