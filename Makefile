@@ -27,6 +27,8 @@ LIBHDR   = $(wildcard lib/*/*.h)
 LIBOBJ   = $(LIBSRC:lib/%.c=$(B)/lib/%.o)
 UNITSRC  = $(wildcard tests/unit/test-*.c)
 UNITS    = $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
+INTEROPSRC = $(wildcard tests/interop/*.c)
+INTEROP  = $(INTEROPSRC:tests/interop/%.c=$(B)/tests/interop/%)
 BENCHSRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCHSRC:bench/%.c=$(B)/bench/%)
 MAN1     = $(wildcard man/*.1)
@@ -56,6 +58,11 @@ $(BIN)/%: cmd/%.sh | $(BIN)
 $(B)/tests/%: tests/unit/%.c $(B)/libchat.a | $(B)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS) -lcmocka
 
+# Helpers the interop suites run against implementations not ours.
+$(B)/tests/interop/%: tests/interop/%.c $(B)/libchat.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)
+
 $(B)/bench/%: bench/%.c $(B)/libchat.a | $(B)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)
 
@@ -65,7 +72,7 @@ $(BIN) $(B)/cmd $(B)/tests $(B)/bench:
 deps:
 	@./.ci/deps
 
-units: $(UNITS)
+units: $(UNITS) $(INTEROP)
 
 benches: $(BENCHES)
 

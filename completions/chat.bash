@@ -20,8 +20,13 @@ chat-dird          seconds  --presence
 chat-dird          n        --threads
 chat-dird          n        --pool
 chat-dird          -        -q --quiet
-chat,chat-register,chat-peers,chat-friends,chat-history,chat-listen,chat-send  url  -s --server
-chat,chat-register,chat-friends,chat-history,chat-listen,chat-send  user  -u --user
+chat-dird          -        --require-keys
+chat-dird          seconds  --auth-window
+chat-dird          n        --replay-cache
+chat-dird          user     --release
+chat,chat-register,chat-peers,chat-friends,chat-history,chat-listen,chat-send,chat-key  url  -s --server
+chat,chat-register,chat-friends,chat-history,chat-listen,chat-send,chat-key  user  -u --user
+chat-key           ms       --time
 chat-register,chat-listen  port     -p --port
 chat-register,chat-listen  addr     -a --address
 chat-register      seconds  --every
@@ -39,8 +44,10 @@ chat-send          seconds  -t --timeout
 '
 
 # The words after the flags, in order: "user" is a name from the cache,
-# "sub" a subcommand of chat, anything else that literal word; a trailing
-# "..." repeats the last one. "chat:SUB" is what follows chat SUB.
+# "sub" a subcommand of chat, "keysub" one of chat-key, "method" an HTTP
+# method, "file" a file name, "word" anything typed by hand, anything
+# else that literal word; a trailing "..." repeats the last one.
+# "chat:SUB" is what follows chat SUB, "chat-key:SUB" chat-key SUB.
 _chat_arg_table='
 chat-peers         user...
 chat-friends       add user...
@@ -56,10 +63,17 @@ chat:show          chat user
 chat:end           chat user
 chat:peers         user...
 chat:friends       add user...
+chat-key           keysub
+chat-key:pin       user word
+chat-key:replace   user word
+chat-key:forget    user
+chat-key:sign      method word file
 '
 
 _chat_subcommands='register login connect show end status logout exit help
 send history peers friends listen'
+
+_chat_key_subcommands='show pins pin replace forget rotate sign'
 
 # _chat_flags PROG: prints "KIND FLAG..." for each flag PROG takes.
 _chat_flags() {
@@ -115,6 +129,13 @@ _chat_complete_kind() {
 		;;
 	sub)
 		mapfile -t COMPREPLY < <(compgen -W "$_chat_subcommands" -- "$2")
+		;;
+	keysub)
+		mapfile -t COMPREPLY < <(compgen -W "$_chat_key_subcommands" \
+			-- "$2")
+		;;
+	method)
+		mapfile -t COMPREPLY < <(compgen -W 'GET HEAD POST' -- "$2")
 		;;
 	esac
 	return 0
@@ -187,8 +208,8 @@ _chat() {
 
 	# Which argument comes next, by the argument table.
 	key=$prog
-	if [[ $prog == chat ]] && ((${#pos[@]} > 0)); then
-		key=chat:${pos[0]}
+	if [[ $prog == chat || $prog == chat-key ]] && ((${#pos[@]} > 0)); then
+		key=$prog:${pos[0]}
 		pos=("${pos[@]:1}")
 	fi
 	n=${#pos[@]}
@@ -209,7 +230,7 @@ _chat() {
 	for ((i = 0; i < n && i < ${#spec[@]}; i++)); do
 		# a literal word that was not typed: this is another form
 		case ${spec[i]} in
-		user | user... | sub | sub...) ;;
+		user | user... | sub | sub... | keysub | method | word | file) ;;
 		*) [[ ${pos[i]} == "${spec[i]}" ]] || return 0 ;;
 		esac
 	done
@@ -222,11 +243,12 @@ _chat() {
 	fi
 	kind=${kind%...}
 	case $kind in
-	user | sub) _chat_complete_kind "$kind" "$cur" ;;
+	user | sub | keysub | method | file) _chat_complete_kind "$kind" "$cur" ;;
+	word) ;;
 	*) [[ $kind == "$cur"* ]] && COMPREPLY=("$kind") ;;
 	esac
 	return 0
 }
 
 complete -F _chat chat chat-dird chat-register chat-peers chat-friends \
-	chat-history chat-listen chat-send
+	chat-history chat-listen chat-send chat-key

@@ -272,9 +272,14 @@ programs() {
 @test "completion is registered for chat and every chat-* program" {
 	run bash -c 'source completions/chat.bash && complete -p'
 	[ "$status" -eq 0 ]
-	local prog
-	for prog in chat chat-dird chat-register chat-peers chat-friends \
-		chat-history chat-listen chat-send; do
+	local prog progs=(chat)
+	# every program of cmd/, so a new one cannot go without
+	for prog in cmd/*/main.c; do
+		prog=${prog#cmd/}
+		progs+=("${prog%/main.c}")
+	done
+	[ "${#progs[@]}" -ge 9 ]
+	for prog in "${progs[@]}"; do
 		printf '%s\n' "$output" | grep -qE -- "-F _chat( .*)? $prog( |\$)" ||
 			{ echo "$prog not registered" >&2; return 1; }
 	done

@@ -28,7 +28,10 @@ has() {
 	has '.username == "alice" and .ip == "192.0.2.7" and .port == 5000'
 	has '.online == true and .created == true and .observed_ip == "127.0.0.1"'
 	has ".last_seen | test(\"$TS_RE\")"
-	has 'keys_unsorted == ["username","ip","port","online","last_seen","created","observed_ip"]'
+	has 'keys_unsorted == ["username","ip","port","online","last_seen","key","created","observed_ip"]'
+	# the key it registered is the user's own, made on first use
+	key=$(chat-key -u alice | jq -r .key)
+	has ".key == \"$key\""
 	api GET /peerinfo?username=alice
 	expect 200 '.ip == "192.0.2.7" and .port == 5000'
 }

@@ -292,8 +292,12 @@ all_exit() {
 		page=$BATS_TEST_DIRNAME/../man/$prog.1
 		run mandoc -Tlint -Wwarning "$page"
 		[ "$status" -eq 0 ] && [ -z "$output" ] || { echo "$output" >&2; return 1; }
-		[ "$(grep '^\.Sh ' "$page" | tr '\n' '|')" = \
+		# FILES, where a page has it, in its canonical place
+		[ "$(grep '^\.Sh ' "$page" | tr '\n' '|' | sed 's/|\.Sh FILES|/|/')" = \
 			'.Sh NAME|.Sh SYNOPSIS|.Sh DESCRIPTION|.Sh ENVIRONMENT|.Sh EXIT STATUS|.Sh EXAMPLES|.Sh SEE ALSO|' ]
+		run grep -c '^\.Sh FILES' "$page"
+		[ "$output" = 0 ] || grep '^\.Sh ' "$page" | tr '\n' '|' |
+			grep -q '|\.Sh ENVIRONMENT|\.Sh FILES|\.Sh EXIT STATUS|'
 		for code in 0 64 69 70 74 75 76; do
 			sed -n '/^\.Sh EXIT STATUS/,/^\.Sh EXAMPLES/p' "$page" | grep -qx "\.It $code" ||
 				{ echo "$prog: no exit $code" >&2; return 1; }

@@ -218,12 +218,12 @@ UID1=0123456789abcdef0123456789abcdef
 @test "on start it prints the inbox after its cursor, offline, once" {
 	chat-register -u alice -p 1 >/dev/null
 	chat-register -u bob -p 1 >/dev/null
-	api POST /message/create/ '{"sender":"alice","receiver":"bob","content":"while away","uid":"away-1"}'
+	api_as alice POST /message/create/ '{"sender":"alice","receiver":"bob","content":"while away","uid":"away-1"}'
 	start_listen bob
 	wait_for '"away-1"'
 	grep '"away-1"' "$LISTEN_OUT" | jq -e '.offline == true and .id == 1 and .text == "while away" and .from == "alice"'
 	kill "$LISTEN_PID"; wait "$LISTEN_PID" || true
-	api POST /message/create/ '{"sender":"alice","receiver":"bob","content":"second","uid":"away-2"}'
+	api_as alice POST /message/create/ '{"sender":"alice","receiver":"bob","content":"second","uid":"away-2"}'
 	start_listen bob
 	wait_for '"away-2"'
 	run ! grep -q '"away-1"' "$LISTEN_OUT"
@@ -234,7 +234,7 @@ UID1=0123456789abcdef0123456789abcdef
 	chat-register -u alice -p 1 >/dev/null
 	chat-register -u bob -p 1 >/dev/null
 	for b in 0 1 2 3 4; do
-		api POST /message/create/ "$(jq -cn --argjson b "$b" '{messages:
+		api_as alice POST /message/create/ "$(jq -cn --argjson b "$b" '{messages:
 			[range($b * 500 + 1; $b * 500 + 501) | {sender: "alice",
 			receiver: "bob", content: "m\(.)", uid: "u\(.)"}]}')"
 		expect 201
@@ -255,8 +255,8 @@ UID1=0123456789abcdef0123456789abcdef
 	chat-register -u bob -p 1 >/dev/null
 	jq -cn '{sender: "alice", receiver: "bob", uid: "long-1",
 		content: ([range(65536)] | map(1) | implode)}' >"$BATS_TEST_TMPDIR/long"
-	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-		--data-binary @"$BATS_TEST_TMPDIR/long" "$CHAT_SERVER/message/create/")" = 201 ]
+	api_as alice POST /message/create/ "@$BATS_TEST_TMPDIR/long"
+	expect 201
 	start_listen bob --no-register
 	wait_for '"long-1"'
 	grep '"long-1"' "$LISTEN_OUT" | jq -e '.text | length == 65536'
@@ -266,8 +266,8 @@ UID1=0123456789abcdef0123456789abcdef
 	chat-register -u bob -p 1 >/dev/null
 	chat-register -u alice -p 1 >/dev/null
 	chat-send -u alice bob --no-store hi >/dev/null 2>&1 || true
-	api POST /message/create/ '{"sender":"alice","receiver":"bob","content":"x","uid":"away-1"}'
-	api POST /logout '{"username":"bob"}'
+	api_as alice POST /message/create/ '{"sender":"alice","receiver":"bob","content":"x","uid":"away-1"}'
+	api_as bob POST /logout '{"username":"bob"}'
 	start_listen bob --no-catch-up --no-register
 	sleep 0.3
 	run ! grep -q '"message"' "$LISTEN_OUT"

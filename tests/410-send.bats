@@ -57,7 +57,7 @@ wait_in() {
 	printf '%s\n' "$output" | jq -e '.to == "bob" and .delivered == true and .stored == true and (.id | type) == "number" and (.uid | test("^[0-9a-f]{32}$"))'
 	wait_in "$LISTEN_OUT" "$uid"
 	grep "$uid" "$LISTEN_OUT" | jq -e '.text == "hello there" and .from == "alice"'
-	api GET '/message/get/?peer1=alice&peer2=bob'
+	api_as alice GET '/message/get/?peer1=alice&peer2=bob'
 	expect 200 ".messages[0].uid == \"$uid\" and .messages[0].message == \"hello there\""
 }
 
@@ -103,7 +103,7 @@ wait_in() {
 
 @test "a peer that is offline: stored only, delivered false, exit 0" {
 	chat-register -u bob -p 1 >/dev/null
-	api POST /logout '{"username":"bob"}'
+	api_as bob POST /logout '{"username":"bob"}'
 	run --separate-stderr chat-send -u alice bob later
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" | jq -e '.delivered == false and .stored == true'
@@ -119,7 +119,7 @@ wait_in() {
 
 @test "--no-store to an offline peer: neither, exit 69" {
 	chat-register -u bob -p 1 >/dev/null
-	api POST /logout '{"username":"bob"}'
+	api_as bob POST /logout '{"username":"bob"}'
 	run --separate-stderr chat-send -u alice --no-store bob x
 	[ "$status" -eq 69 ]
 	printf '%s\n' "$output" | jq -e '.delivered == false and .stored == false'
@@ -134,7 +134,7 @@ wait_in() {
 @test "sending to someone not yet a friend adds them" {
 	start_listen bob
 	chat-send -u alice bob hi >/dev/null
-	api GET '/friend/get/?username=alice'
+	api_as alice GET '/friend/get/?username=alice'
 	expect 200 '[.friends[].username] == ["bob"]'
 }
 
@@ -250,13 +250,13 @@ refused() {
 
 @test "long lines come stored in a few batches, each under the directory's body limit" {
 	chat-register -u bob -p 1 >/dev/null
-	api POST /logout '{"username":"bob"}'
+	api_as bob POST /logout '{"username":"bob"}'
 	awk 'BEGIN { for (i = 0; i < 1000; i++) printf "%03000d\n", i }' \
 		>"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -s 'map(select(.stored)) | length')" -eq 1000 ]
-	api GET '/message/get/?peer1=alice&peer2=bob'
+	api_as alice GET '/message/get/?peer1=alice&peer2=bob'
 	[ "$(printf '%s' "$body" | jq '.messages | length')" -eq 1000 ]
 	[ "$(printf '%s' "$body" | jq -r '.messages[999].message')" = "$(sed -n 1000p "$BATS_TEST_TMPDIR/in")" ]
 	# 3 MB in requests of at most about 900 KiB: a handful, no 413.
@@ -269,13 +269,13 @@ refused() {
 	start_dird --max-body 65536
 	chat-register -u alice -p 1 >/dev/null
 	chat-register -u bob -p 1 >/dev/null
-	api POST /logout '{"username":"bob"}'
+	api_as bob POST /logout '{"username":"bob"}'
 	awk 'BEGIN { for (i = 0; i < 300; i++) printf "%02000d\n", i }' \
 		>"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -s 'map(select(.stored and .id > 0)) | length')" -eq 300 ]
-	api GET '/message/get/?peer1=alice&peer2=bob'
+	api_as alice GET '/message/get/?peer1=alice&peer2=bob'
 	[ "$(printf '%s' "$body" | jq '[.messages[].message | tonumber] == [range(300)]')" = true ]
 	# Some were refused (413) and split; far fewer requests than one a message.
 	[ "$(refused)" -gt 0 ]

@@ -101,7 +101,9 @@ slow() {
 	jq -r 'select(.type == "message") | .uid' "$out" | sort >"$BATS_TEST_TMPDIR/printed"
 	[ -z "$(comm -23 "$BATS_TEST_TMPDIR/delivered" "$BATS_TEST_TMPDIR/printed")" ]
 	grep '"stored":true' "$BATS_TEST_TMPDIR/send.out" | jq -r .uid | sort >"$BATS_TEST_TMPDIR/stored"
-	curl -s "$CHAT_SERVER/message/inbox/?username=bob" | jq -r '.messages[].uid' | sort >"$BATS_TEST_TMPDIR/inbox"
+	api_as bob GET '/message/inbox/?username=bob'
+	expect 200
+	jq -r '.messages[].uid' <<<"$body" | sort >"$BATS_TEST_TMPDIR/inbox"
 	[ -z "$(comm -23 "$BATS_TEST_TMPDIR/stored" "$BATS_TEST_TMPDIR/inbox")" ]
 }
 

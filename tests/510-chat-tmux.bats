@@ -24,7 +24,7 @@ users() {
 	local name
 	for name in "$@"; do
 		chat-register -u "$name" -p 1 >/dev/null || return 1
-		curl -s --json "{\"username\":\"$name\"}" "$CHAT_SERVER/logout" >/dev/null
+		chat-register -u "$name" --logout >/dev/null || return 1
 	done
 }
 

@@ -226,8 +226,8 @@ report_is_true() {
 	sort "$W/fake.acked" >"$W/acked"
 	diff "$W/acked" "$W/delivered"
 	[ "$(jq -s 'all(.stored)' "$W/send.out")" = true ]
-	curl -s "$CHAT_SERVER/message/inbox/?username=bob" |
-		jq -r '.messages[] | "\(.uid) \(.id)"' | sort >"$W/inbox"
+	api_as bob GET '/message/inbox/?username=bob'
+	jq -r '.messages[] | "\(.uid) \(.id)"' <<<"$body" | sort >"$W/inbox"
 	jq -r '"\(.uid) \(.id)"' "$W/send.out" | sort >"$W/reported"
 	[ -z "$(comm -23 "$W/reported" "$W/inbox")" ]
 }

@@ -1,6 +1,12 @@
 # Shared bats helpers: start a real chat-dird on an ephemeral loopback port
 # with a fresh database in the test's own temporary folder.
 
+# The programs keep keys and state under CHAT_HOME: each test has its own,
+# never the HOME of whoever runs the suite.
+if [ -n "${BATS_TEST_TMPDIR:-}" ]; then
+	export CHAT_HOME=${CHAT_HOME:-$BATS_TEST_TMPDIR/home}
+fi
+
 # pg_db: a fresh database on the test PostgreSQL (CHAT_TEST_PG, the
 # folder tests/pg-cluster started it in); prints its URL.
 pg_db() {
@@ -56,20 +62,40 @@ stop_dird() {
 	fi
 }
 
-# api METHOD PATH [JSON]: one request; sets $status_code and $body.
+# api METHOD PATH [JSON]: one request; sets $status_code and $body. With
+# API_SIG set, the request carries it as its Chat-Signature.
 api() {
 	local method=$1 path=$2 data=${3-}
-	local f=$BATS_TEST_TMPDIR/body.$$
+	local f=$BATS_TEST_TMPDIR/body.$$ sig=()
+	[ -n "${API_SIG:-}" ] && sig=(-H "Chat-Signature: $API_SIG")
 	if [ $# -ge 3 ]; then
 		status_code=$(curl -s -o "$f" -w '%{http_code}' -X "$method" \
-			-H 'Content-Type: application/json' --data-binary "$data" \
-			"$CHAT_SERVER$path")
+			-H 'Content-Type: application/json' "${sig[@]}" \
+			--data-binary "$data" "$CHAT_SERVER$path")
 	else
 		status_code=$(curl -s -o "$f" -w '%{http_code}' -X "$method" \
-			"$CHAT_SERVER$path")
+			"${sig[@]}" "$CHAT_SERVER$path")
 	fi
 	body=$(cat "$f")
 	rm -f "$f"
+}
+
+# api_as USER METHOD PATH [JSON]: api, signed as USER with the key the
+# programs made for USER under CHAT_HOME (chat-key sign). JSON as @FILE
+# sends the file, as curl does.
+api_as() {
+	local user=$1 sig
+	shift
+	if [ $# -ge 3 ] && [ "${3:0:1}" = @ ]; then
+		sig=$(chat-key -u "$user" sign "$1" "$2" "${3#@}" |
+			jq -r .value) || return 1
+	elif [ $# -ge 3 ]; then
+		sig=$(printf '%s' "$3" | chat-key -u "$user" sign "$1" "$2" - |
+			jq -r .value) || return 1
+	else
+		sig=$(chat-key -u "$user" sign "$1" "$2" | jq -r .value) || return 1
+	fi
+	API_SIG=$sig api "$@"
 }
 
 # expect STATUS JQ-EXPR: asserts the last api call's status and that the

@@ -15,6 +15,7 @@
 #include "core/jarena.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/valid.h"
 #include "core/version.h"
 #include "dir/api.h"
 #include "dir/httpd.h"
@@ -33,6 +34,9 @@ usage(FILE *f)
 	    " [--max-conns n]\n"
 	    "                 [--idle-timeout seconds] [--presence seconds]"
 	    " [--threads n]\n"
+	    "                 [--require-keys] [--auth-window seconds]"
+	    " [--replay-cache n]\n"
+	    "       chat-dird [-d path|url] --release name\n"
 	    "  -l, --listen ADDR:PORT    address to serve (127.0.0.1:8000;"
 	    " port 0: any free)\n"
 	    "  -d, --db PATH|URL         SQLite file, or postgresql:// URL"
@@ -47,6 +51,11 @@ usage(FILE *f)
 	    "      --idle-timeout SECS   close idle connections after (60)\n"
 	    "      --presence SECS       online: registered within (90)\n"
 	    "      --threads N           HTTP threads (one per core)\n"
+	    "      --require-keys        register only names with a key\n"
+	    "      --auth-window SECS    a signature's time may be this far"
+	    " off (300)\n"
+	    "      --replay-cache N      signatures remembered (1048576)\n"
+	    "      --release NAME        unbind NAME's key, then exit\n"
 	    "  -q, --quiet               no log line per request\n"
 	    "  -h, --help                this help\n"
 	    "      --version             print the version\n");
@@ -100,11 +109,34 @@ raise_nofile(void)
 	}
 }
 
+/* The operator's way to free a name whose owner lost the key: the name
+ * keeps its history but no key, and the next keyed registration binds it. */
+static int
+release_name(struct store *store, const char *name)
+{
+	enum store_status st = store_release(store, name);
+
+	store_close(store);
+	if (st == STORE_NOT_FOUND) {
+		fprintf(stderr, "chat-dird: --release: %s: no such peer\n", name);
+		return EX_NOUSER;
+	}
+	if (st != STORE_OK) {
+		fprintf(stderr, "chat-dird: --release: %s: %s\n", name,
+		    store_strerror(st));
+		return st == STORE_BUSY ? EX_TEMPFAIL : EX_SOFTWARE;
+	}
+	if (printf("{\"released\":\"%s\"}\n", name) < 0 || fflush(stdout) != 0)
+		return EX_IOERR;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	enum { O_SYNC = 256, O_MAX_BODY, O_MAX_CONTENT, O_MAX_CONNS,
-	    O_IDLE, O_PRESENCE, O_THREADS, O_POOL, O_VERSION };
+	    O_IDLE, O_PRESENCE, O_THREADS, O_VERSION, O_REQUIRE_KEYS,
+	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_POOL };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
@@ -115,6 +147,10 @@ main(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, O_IDLE },
 		{ "presence", required_argument, NULL, O_PRESENCE },
 		{ "threads", required_argument, NULL, O_THREADS },
+		{ "require-keys", no_argument, NULL, O_REQUIRE_KEYS },
+		{ "auth-window", required_argument, NULL, O_AUTH_WINDOW },
+		{ "replay-cache", required_argument, NULL, O_REPLAY_CACHE },
+		{ "release", required_argument, NULL, O_RELEASE },
 		{ "pool", required_argument, NULL, O_POOL },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -123,7 +159,9 @@ main(int argc, char **argv)
 	};
 	const char *listen_at = "127.0.0.1:8000", *db = getenv("CHAT_DB");
 	struct store_opts sopts = { 0 };
-	struct api_config acfg = { 1048576, 65536, 90 * 1000 };
+	struct api_config acfg = { .max_body = 1048576, .max_content = 65536,
+	    .presence_ms = 90 * 1000 };
+	const char *release = NULL;
 	struct httpd_config hcfg = { -1, 0, 10000, 60, 1048576, false };
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -198,6 +236,27 @@ main(int argc, char **argv)
 				return EX_USAGE;
 			hcfg.threads = (unsigned)v;
 			break;
+		case O_REQUIRE_KEYS:
+			acfg.require_keys = true;
+			break;
+		case O_AUTH_WINDOW:
+			if (!opt_int("auth-window", optarg, 1, 86400, &v))
+				return EX_USAGE;
+			acfg.auth_window_ms = v * 1000;
+			break;
+		case O_REPLAY_CACHE:
+			if (!opt_int("replay-cache", optarg, 1024, 1 << 30, &v))
+				return EX_USAGE;
+			acfg.replay_slots = (size_t)v;
+			break;
+		case O_RELEASE:
+			if (!valid_username(optarg)) {
+				fprintf(stderr, "chat-dird: --release: '%s' is not"
+				    " a username\n", optarg);
+				return EX_USAGE;
+			}
+			release = optarg;
+			break;
 		case O_POOL:
 			if (!opt_int("pool", optarg, 1, 1000, &v))
 				return EX_USAGE;
@@ -250,6 +309,8 @@ main(int argc, char **argv)
 	default:
 		return die(EX_SOFTWARE, shown, err);
 	}
+	if (release != NULL)
+		return release_name(store, release);
 	hcfg.listen_fd = net_listen(host, port, 1024, err, sizeof(err));
 	if (hcfg.listen_fd < 0) {
 		store_close(store);

@@ -137,6 +137,7 @@ main(int argc, char **argv)
 			cli_die(EX_USAGE, "%s: not a username", argv[i]);
 
 	dc = cli_dirclient(server);
+	cli_sign_as(dc, user);
 	if (argc > 0)
 		rc = add(dc, user, argv + 1, argc - 1);
 	else if ((st = dc_friends(dc, user, print_peer, NULL)) == DC_NOT_FOUND)

@@ -219,6 +219,7 @@ main(int argc, char **argv)
 		cli_die(EX_USAGE, "%s: not a username", q.peer);
 
 	dc = cli_dirclient(server);
+	cli_sign_as(dc, q.user);
 	if (h.follow) {
 		catch_signals(&waitmask);
 		dc_set_cancel(dc, interrupted, NULL);

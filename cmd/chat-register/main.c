@@ -227,6 +227,7 @@ main(int argc, char **argv)
 	if (logout && signal(SIGHUP, SIG_IGN) == SIG_ERR)
 		cli_die(EX_OSERR, "signals: %s", strerror(errno));
 	dc = cli_dirclient(server);
+	cli_sign_as(dc, user);
 	if (logout) {
 		if ((st = dc_logout(dc, user)) != DC_OK)
 			cli_die(dc_exit_status(st), "%s", dc_error(dc));

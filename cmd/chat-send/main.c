@@ -794,8 +794,10 @@ main(int argc, char **argv)
 	if ((s.ring = calloc(WINDOW, sizeof(*s.ring))) == NULL ||
 	    pipe2(s.notify, O_CLOEXEC | O_NONBLOCK) != 0)
 		cli_die(EX_OSERR, "cannot set up: %s", strerror(errno));
-	if (s.store || direct == NULL)
+	if (s.store || direct == NULL) {
 		dc = cli_dirclient(server);
+		cli_sign_as(dc, s.user);
+	}
 	s.direct = find_peer(&s, dc, direct);
 	if (dc != NULL && dc_friend_add(dc, s.user, s.peer, &created) != DC_OK)
 		cli_warn("adding %s as a friend: %s", s.peer, dc_error(dc));
@@ -806,6 +808,7 @@ main(int argc, char **argv)
 	}
 	if (s.store) {
 		s.sdc = cli_dirclient(server);
+		cli_sign_as(s.sdc, s.user);
 		if (pthread_create(&thread, NULL, storer, &s) != 0)
 			cli_die(EX_OSERR, "cannot start storing");
 	}

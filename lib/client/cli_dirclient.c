@@ -9,6 +9,7 @@
 #include "core/cli.h"
 #include "core/exitcodes.h"
 #include "core/util.h"
+#include "sec/keys.h"
 
 /* CHAT_TIMEOUT's seconds as milliseconds; 0 when unset. */
 static long
@@ -37,4 +38,32 @@ cli_dirclient(const char *server_flag)
 	if (dc == NULL)
 		cli_die(errno == EINVAL ? EX_USAGE : EX_SOFTWARE, "%s", err);
 	return dc;
+}
+
+void
+cli_sign_as(struct dirclient *dc, const char *user)
+{
+	char *home = cli_home(NULL), err[512];
+	struct keypair kp;
+	enum key_status st;
+
+	if (home == NULL)
+		return;
+	if (sodium_init() < 0)
+		cli_die(EX_SOFTWARE, "libsodium: cannot initialise");
+	st = key_load(home, user, true, &kp, err, sizeof(err));
+	free(home);
+	switch (st) {
+	case KEY_OK:
+	case KEY_CREATED:
+		break;
+	case KEY_OPEN:
+		cli_die(EX_NOPERM, "%s", err);
+	case KEY_BAD:
+		cli_die(EX_DATAERR, "%s", err);
+	default:
+		cli_die(EX_IOERR, "%s", err);
+	}
+	dc_set_signer(dc, user, kp.sk);
+	key_wipe(&kp);
 }

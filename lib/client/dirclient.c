@@ -14,8 +14,11 @@
 #include "client/dirclient.h"
 #include "core/exitcodes.h"
 #include "core/jsonw.h"
+#include "core/util.h"
 #include "core/version.h"
 #include "net/netaddr.h"
+#include "sec/keys.h"
+#include "sec/sig.h"
 
 #define CURSOR_MAX 128		/* bytes of a "next" cursor */
 #define QUERY_MAX 16		/* query keys and values, with the NULL */
@@ -37,6 +40,11 @@ struct dirclient {
 	void *cancel_arg;
 	char curlerr[CURL_ERROR_SIZE];
 	char err[1024];
+	/* the user whose key signs every request, when set */
+	bool signing;
+	char signer[USERNAME_MAX + 1];
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char sk[crypto_sign_SECRETKEYBYTES];
 };
 
 /* A list endpoint read page by page. */
@@ -197,6 +205,7 @@ dc_free(struct dirclient *dc)
 		curl_easy_cleanup(dc->curl);
 	curl_slist_free_all(dc->json_hdrs);
 	curl_slist_free_all(dc->get_hdrs);
+	sodium_memzero(dc->sk, sizeof(dc->sk));
 	curl_global_cleanup();
 	free(dc->buf);
 	free(dc->server);
@@ -219,6 +228,8 @@ dc_exit_status(enum dc_status st)
 		return EX_NOUSER;
 	case DC_REJECTED:
 		return EX_DATAERR;
+	case DC_DENIED:
+		return EX_NOPERM;
 	case DC_UNAVAILABLE:
 		return EX_UNAVAILABLE;
 	case DC_TEMPFAIL:
@@ -321,6 +332,8 @@ dc_http_status(long http, const json_t *body)
 	}
 	if (http == 405)
 		return DC_PROTOCOL;
+	if (http == 401 || http == 403)
+		return DC_DENIED;
 	if (http >= 400 && http <= 499)
 		return DC_REJECTED;
 	if (http == 503)
@@ -369,7 +382,8 @@ dc_peer_out(const json_t *api)
 	} else if (!copy(out, api, "port", JSON_INTEGER))
 		goto bad;
 	if (!copy(out, api, "online", JSON_TRUE) ||
-	    !copy(out, api, "last_seen", JSON_STRING))
+	    !copy(out, api, "last_seen", JSON_STRING) ||
+	    !copy(out, api, "key", JSON_STRING))
 		goto bad;
 	return out;
 bad:
@@ -398,6 +412,61 @@ dc_message_out(const json_t *api)
 	return out;
 }
 
+void
+dc_set_signer(struct dirclient *dc, const char *user,
+    const unsigned char sk[crypto_sign_SECRETKEYBYTES])
+{
+	dc->signing = user != NULL;
+	if (user == NULL) {
+		sodium_memzero(dc->sk, sizeof(dc->sk));
+		return;
+	}
+	snprintf(dc->signer, sizeof(dc->signer), "%s", user);
+	memcpy(dc->sk, sk, sizeof(dc->sk));
+	crypto_sign_ed25519_sk_to_pk(dc->pk, dc->sk);
+}
+
+/* The request target of url: from the first '/' after the host on. */
+static const char *
+target_of(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	p = p != NULL ? strchr(p + 3, '/') : NULL;
+	return p != NULL ? p : "/";
+}
+
+/* The headers of one request: the fixed ones, or when signing a fresh
+ * list with the request's Chat-Signature (made anew for each attempt,
+ * so that no two requests carry one signature). NULL: no memory. */
+static struct curl_slist *
+headers(struct dirclient *dc, const char *url, const struct jsonw *body)
+{
+	struct curl_slist *l = NULL, *n;
+	char line[sizeof(SIG_HEADER) + SIG_HEADER_MAX + 4];
+	char value[SIG_HEADER_MAX + 1];
+
+	if (!dc->signing)
+		return body != NULL ? dc->json_hdrs : dc->get_hdrs;
+	if (!sig_header(dc->sk, body != NULL ? "POST" : "GET", target_of(url),
+	    dc->signer, now_ms(), body != NULL ? body->data : "",
+	    body != NULL ? body->len : 0, value, sizeof(value)))
+		return NULL;
+	snprintf(line, sizeof(line), SIG_HEADER ": %s", value);
+	for (const struct curl_slist *h = body != NULL ? dc->json_hdrs :
+	    dc->get_hdrs; h != NULL; h = h->next) {
+		if ((n = curl_slist_append(l, h->data)) == NULL)
+			goto fail;
+		l = n;
+	}
+	if ((n = curl_slist_append(l, line)) == NULL)
+		goto fail;
+	return n;
+fail:
+	curl_slist_free_all(l);
+	return NULL;
+}
+
 /* One request; on DC_OK *answer is the JSON object the server sent. body
  * NULL: a GET, else a POST of the JSON text body. */
 static enum dc_status
@@ -409,6 +478,7 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 	json_t *ans = NULL;
 	char *url;
 	const json_t *why;
+	struct curl_slist *hdrs;
 	CURLcode rc;
 
 	*answer = NULL;
@@ -418,19 +488,25 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 		return DC_INTERNAL;
 	}
 	curl_easy_setopt(dc->curl, CURLOPT_URL, url);
+	if ((hdrs = headers(dc, url, body)) == NULL) {
+		seterr(dc, "%s: cannot sign the request", url);
+		free(url);
+		return DC_INTERNAL;
+	}
+	curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, hdrs);
 	if (body != NULL) {
-		curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, dc->json_hdrs);
 		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDS, body->data);
 		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)body->len);
-	} else {
-		curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, dc->get_hdrs);
+	} else
 		curl_easy_setopt(dc->curl, CURLOPT_HTTPGET, 1L);
-	}
 	dc->len = 0;
 	dc->too_big = dc->no_memory = false;
 	dc->curlerr[0] = '\0';
 	rc = curl_easy_perform(dc->curl);
+	curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, NULL);
+	if (hdrs != dc->json_hdrs && hdrs != dc->get_hdrs)
+		curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
 		st = dc_curl_status(rc);
 		if (dc->too_big) {
@@ -602,6 +678,12 @@ dc_register(struct dirclient *dc, const char *user, const char *ip,
 	send = json_pack("{s:s, s:i}", "username", user, "port", port);
 	if (send != NULL && ip != NULL)
 		json_object_set_new(send, "ip", json_string(ip));
+	if (send != NULL && dc->signing && strcasecmp(dc->signer, user) == 0) {
+		char b64[KEY_B64_LEN + 1];
+
+		key_b64(dc->pk, b64);
+		json_object_set_new(send, "key", json_string(b64));
+	}
 	if ((st = post(dc, "/register", send, &ans)) != DC_OK)
 		return st;
 	*peer = dc_peer_out(ans);
@@ -612,6 +694,41 @@ dc_register(struct dirclient *dc, const char *user, const char *ip,
 		*peer = NULL;
 		return bad_answer(dc, "/register", "is not a peer");
 	}
+	json_decref(ans);
+	return DC_OK;
+}
+
+enum dc_status
+dc_rotate(struct dirclient *dc, const char *user,
+    const unsigned char new_sk[crypto_sign_SECRETKEYBYTES])
+{
+	unsigned char new_pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+	char old_b64[KEY_B64_LEN + 1], new_b64[KEY_B64_LEN + 1], msg[256];
+	char sig_b64[SIG_B64_LEN + 1];
+	json_t *send, *ans;
+	enum dc_status st;
+	int n;
+
+	if (!dc->signing) {
+		seterr(dc, "/key/rotate: no key to sign with");
+		return DC_INTERNAL;
+	}
+	crypto_sign_ed25519_sk_to_pk(new_pk, new_sk);
+	key_b64(dc->pk, old_b64);
+	key_b64(new_pk, new_b64);
+	n = snprintf(msg, sizeof(msg), "chat-rotate-v1\n%s\n%s\n%s", user,
+	    old_b64, new_b64);
+	if (n < 0 || (size_t)n >= sizeof(msg) || crypto_sign_detached(sig,
+	    NULL, (const unsigned char *)msg, (size_t)n, new_sk) != 0) {
+		seterr(dc, "/key/rotate: cannot sign the proof");
+		return DC_INTERNAL;
+	}
+	sodium_bin2base64(sig_b64, sizeof(sig_b64), sig, sizeof(sig),
+	    sodium_base64_VARIANT_ORIGINAL);
+	send = json_pack("{s:s, s:s, s:s}", "username", user, "key", new_b64,
+	    "proof", sig_b64);
+	if ((st = post(dc, "/key/rotate", send, &ans)) != DC_OK)
+		return st;
 	json_decref(ans);
 	return DC_OK;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #define DC_SERVER_DEFAULT "http://127.0.0.1:8000"
 #define DC_TIMEOUT_MS 10000		/* a whole request, by default */
@@ -20,6 +21,7 @@ enum dc_status {
 	DC_OK = 0,
 	DC_NOT_FOUND,		/* 404 peer_not_found: unknown user (67) */
 	DC_REJECTED,		/* the server refused the request: 4xx (65) */
+	DC_DENIED,		/* 401, 403: not signed as who may (77) */
 	DC_UNAVAILABLE,		/* cannot connect, timed out, 5xx (69) */
 	DC_TEMPFAIL,		/* 503: the server asks to retry later (75) */
 	DC_PROTOCOL,		/* not a chat directory's answer (76) */
@@ -45,6 +47,16 @@ int dc_exit_status(enum dc_status st);
  * then fails with DC_CANCELLED. */
 typedef int (*dc_cancel_fn)(void *arg);
 void dc_set_cancel(struct dirclient *dc, dc_cancel_fn fn, void *arg);
+
+/* From now on every request is signed as user with sk (copied, wiped at
+ * dc_free), and registrations of user carry its public key. NULL user:
+ * sign no more. */
+void dc_set_signer(struct dirclient *dc, const char *user,
+    const unsigned char sk[crypto_sign_SECRETKEYBYTES]);
+/* Replaces user's key at the directory by the one of new_sk, in a request
+ * signed by the current signer and proved by the new key. */
+enum dc_status dc_rotate(struct dirclient *dc, const char *user,
+    const unsigned char new_sk[crypto_sign_SECRETKEYBYTES]);
 
 /* Lists hand their items one by one to a callback, a page at a time, so
  * memory stays constant however long the list. The item is borrowed; a

@@ -10,10 +10,13 @@
 #include <jansson.h>
 
 #include "dir/api.h"
+#include "dir/auth.h"
 #include "core/jarena.h"
 #include "core/jsonw.h"
 #include "core/util.h"
 #include "core/valid.h"
+#include "sec/keys.h"
+#include "sec/sig.h"
 
 #define USERNAME_RULE \
 	"a username is 1 to 50 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
@@ -25,16 +28,28 @@
 struct api {
 	struct store *store;
 	struct api_config cfg;
+	struct auth *auth;
 };
 
 struct api *
 api_new(struct store *store, const struct api_config *cfg)
 {
 	struct api *api = calloc(1, sizeof(*api));
+	struct auth_config ac;
 
-	if (api != NULL) {
-		api->store = store;
-		api->cfg = *cfg;
+	if (api == NULL)
+		return NULL;
+	api->store = store;
+	api->cfg = *cfg;
+	if (api->cfg.auth_window_ms <= 0)
+		api->cfg.auth_window_ms = AUTH_WINDOW_MS;
+	if (api->cfg.replay_slots == 0)
+		api->cfg.replay_slots = AUTH_REPLAY_SLOTS;
+	ac = (struct auth_config){ api->cfg.auth_window_ms,
+	    api->cfg.replay_slots };
+	if (sodium_init() < 0 || (api->auth = auth_new(&ac)) == NULL) {
+		free(api);
+		return NULL;
 	}
 	return api;
 }
@@ -42,6 +57,9 @@ api_new(struct store *store, const struct api_config *cfg)
 void
 api_free(struct api *api)
 {
+	if (api == NULL)
+		return;
+	auth_free(api->auth);
 	free(api);
 }
 
@@ -100,6 +118,10 @@ store_error(struct api_response *rs, enum store_status st)
 		break;
 	case STORE_BUSY:
 		api_error(rs, 503, "store_busy", "storage is busy; try later");
+		break;
+	case STORE_KEY_MISMATCH:
+		api_error(rs, 403, "key_mismatch", "the name is bound to another"
+		    " key");
 		break;
 	default:
 		api_error(rs, 503, "store_failed", "storage failed: %s",
@@ -216,6 +238,116 @@ struct api_stream {
 	size_t off;
 };
 
+/* --- who is asking --- */
+
+/* A request's signature: parsed once, checked at most once. */
+struct who {
+	bool have;		/* a well-formed header came */
+	struct sig_parts p;
+	bool verified;		/* p.user's key signed this request */
+};
+
+/* Parses the Chat-Signature header, if any, answering 401 when it is
+ * malformed. */
+static bool
+who_of(const struct api_request *rq, struct who *w, struct api_response *rs)
+{
+	memset(w, 0, sizeof(*w));
+	if (rq->signature == NULL)
+		return true;
+	if (!sig_parse(rq->signature, &w->p)) {
+		api_error(rs, 401, "bad_signature_header", SIG_HEADER " must be"
+		    " \"v1 USER TIME SIGNATURE\" (chat-protocol(7))");
+		return false;
+	}
+	w->have = true;
+	return true;
+}
+
+/* Whether w's signature is pk's over this request, answering the refusal
+ * when it is not. */
+static bool
+verify(struct api *api, const struct api_request *rq, struct who *w,
+    const unsigned char *pk, struct api_response *rs)
+{
+	enum auth_result r;
+
+	r = auth_check(api->auth, &w->p, pk, rq->method,
+	    rq->target != NULL ? rq->target : rq->path, rq->body, rq->body_len,
+	    now_ms());
+	switch (r) {
+	case AUTH_OK:
+		w->verified = true;
+		return true;
+	case AUTH_STALE:
+		api_error(rs, 401, "stale_signature", "the signature's time is"
+		    " more than %lld s away from the directory's clock",
+		    (long long)(api->cfg.auth_window_ms / 1000));
+		break;
+	case AUTH_BAD:
+		api_error(rs, 401, "bad_signature", "the signature is not %s's"
+		    " over this request", w->p.user);
+		break;
+	case AUTH_REPLAY:
+		api_error(rs, 401, "replayed_signature", "this signature was"
+		    " seen before");
+		break;
+	case AUTH_FULL:
+		api_error(rs, 503, "replay_cache_full", "too many signed"
+		    " requests; try later");
+		break;
+	}
+	return false;
+}
+
+/* Whether the request may act for, or read the private data of, the
+ * peer p: yes when p has no key; else only with p's signature. */
+static bool
+may_act(struct api *api, const struct api_request *rq, struct who *w,
+    const struct store_peer *p, struct api_response *rs)
+{
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+
+	if (p->key[0] == '\0')
+		return true;
+	if (!w->have) {
+		api_error(rs, 401, "signature_required", "%s has a key: the"
+		    " request must be signed with it", p->username);
+		return false;
+	}
+	if (strcasecmp(w->p.user, p->username) != 0) {
+		api_error(rs, 403, "forbidden", "signed by %s, not by %s",
+		    w->p.user, p->username);
+		return false;
+	}
+	if (w->verified)
+		return true;
+	if (!key_parse(p->key, pk)) {
+		api_error(rs, 503, "store_failed", "%s's stored key is damaged",
+		    p->username);
+		return false;
+	}
+	return verify(api, rq, w, pk, rs);
+}
+
+/* may_act for a peer by name; an unknown name passes, for the handler
+ * to answer as it always has. */
+static bool
+may_act_as(struct api *api, const struct api_request *rq, struct who *w,
+    const char *user, struct api_response *rs)
+{
+	struct store_peer p;
+	enum store_status st = store_peer_get(api->store, user, &p);
+
+	if (st == STORE_NOT_FOUND)
+		return true;
+	if (st != STORE_OK) {
+		store_error(rs, st);
+		return false;
+	}
+	return may_act(api, rq, w, &p, rs);
+}
+
 static void
 put(struct api_stream *s, const char *p, size_t n)
 {
@@ -301,6 +433,10 @@ row_peer(void *arg, const struct store_peer *p)
 	    ",\"online\":false");
 	puts_raw(s, ",\"last_seen\":");
 	put_ts(s, p->last_seen);
+	if (p->key[0] != '\0') {
+		puts_raw(s, ",\"key\":");
+		put_str(s, p->key, strlen(p->key));
+	}
 	snprintf(s->after_name, sizeof(s->after_name), "%s", p->username);
 	return row_end(s);
 }
@@ -490,10 +626,15 @@ peer_json(const struct api *api, const struct store_peer *p, int64_t now)
 {
 	char ts[TS_LEN];
 
+	json_t *o;
+
 	ts_format(p->last_seen, ts);
-	return json_pack("{s:s, s:s, s:i, s:b, s:s}", "username", p->username,
+	o = json_pack("{s:s, s:s, s:i, s:b, s:s}", "username", p->username,
 	    "ip", p->ip, "port", p->port, "online", is_online(api, p, now),
 	    "last_seen", ts);
+	if (o != NULL && p->key[0] != '\0')
+		json_object_set_new(o, "key", json_string(p->key));
+	return o;
 }
 
 static bool
@@ -526,18 +667,29 @@ static void
 h_register(struct api *api, const struct api_request *rq,
     struct api_response *rs)
 {
-	json_t *o = body_object(rq, rs), *v, *out;
-	const char *user, *ip;
+	json_t *o, *v, *out;
+	const char *user, *ip, *key = NULL;
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 	struct store_peer p;
 	enum store_status st;
+	struct who w;
 	bool created;
 	int port;
 
-	if (o == NULL)
+	if (!who_of(rq, &w, rs) || (o = body_object(rq, rs)) == NULL)
 		return;
 	if ((user = field_user(o, "username", rs)) == NULL ||
 	    !port_of(json_object_get(o, "port"), &port, rs))
 		goto end;
+	v = json_object_get(o, "key");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v) || !key_parse(json_string_value(v), pk)) {
+			api_error(rs, 400, "invalid_key", "key must be an Ed25519"
+			    " public key in base64");
+			goto end;
+		}
+		key = json_string_value(v);
+	}
 	v = json_object_get(o, "ip");
 	if (v == NULL || json_is_null(v))
 		ip = rq->remote;
@@ -547,7 +699,41 @@ h_register(struct api *api, const struct api_request *rq,
 		goto end;
 	} else
 		ip = json_string_value(v);
-	st = store_register(api->store, user, ip, port, NULL, now_ms(), &p,
+	if (key != NULL) {
+		/* Whoever binds a key shows they hold it: the request is
+		 * signed by it, as the name it registers. */
+		if (!w.have) {
+			api_error(rs, 401, "signature_required", "a registration"
+			    " with a key must be signed with it");
+			goto end;
+		}
+		if (strcasecmp(w.p.user, user) != 0) {
+			api_error(rs, 403, "forbidden", "signed by %s, not by %s",
+			    w.p.user, user);
+			goto end;
+		}
+		if (!verify(api, rq, &w, pk, rs))
+			goto end;
+	} else {
+		/* No key given: the one bound to the name, if any, must
+		 * have signed. */
+		st = store_peer_get(api->store, user, &p);
+		if (st != STORE_OK && st != STORE_NOT_FOUND) {
+			store_error(rs, st);
+			goto end;
+		}
+		if (st == STORE_OK && p.key[0] != '\0') {
+			if (!may_act(api, rq, &w, &p, rs))
+				goto end;
+			key = p.key;
+		}
+	}
+	if (key == NULL && api->cfg.require_keys) {
+		api_error(rs, 403, "key_required", "this directory registers"
+		    " only names with a key");
+		goto end;
+	}
+	st = store_register(api->store, user, ip, port, key, now_ms(), &p,
 	    &created);
 	if (st != STORE_OK) {
 		store_error(rs, st);
@@ -612,6 +798,7 @@ h_logout(struct api *api, const struct api_request *rq,
 	json_t *o;
 	const char *user;
 	enum store_status st;
+	struct who w;
 
 	/* Seed clients log out with no body: nothing to mark then. */
 	if (rq->body_len == 0) {
@@ -624,7 +811,8 @@ h_logout(struct api *api, const struct api_request *rq,
 	if (json_object_get(o, "username") == NULL) {
 		answer(rs, 200, json_pack("{s:s}", "message",
 		    "Logged out successfully"));
-	} else if ((user = field_user(o, "username", rs)) != NULL) {
+	} else if ((user = field_user(o, "username", rs)) != NULL &&
+	    who_of(rq, &w, rs) && may_act_as(api, rq, &w, user, rs)) {
 		if ((st = store_logout(api->store, user)) != STORE_OK)
 			store_error(rs, st);
 		else
@@ -643,6 +831,7 @@ h_friend_start(struct api *api, const struct api_request *rq,
 	json_t *o = body_object(rq, rs);
 	const char *u1, *u2;
 	enum store_status st;
+	struct who w;
 	bool created;
 
 	if (o == NULL)
@@ -654,6 +843,8 @@ h_friend_start(struct api *api, const struct api_request *rq,
 		api_error(rs, 400, "same_user", "user1 and user2 are the same");
 		goto end;
 	}
+	if (!who_of(rq, &w, rs) || !may_act_as(api, rq, &w, u1, rs))
+		goto end;
 	if ((st = store_friend_add(api->store, u1, u2, &created)) != STORE_OK)
 		store_error(rs, st);
 	else
@@ -669,8 +860,11 @@ h_friend_get(struct api *api, const struct api_request *rq,
 {
 	const char *user = arg_user(rq, "username", rs);
 	struct api_stream *s;
+	struct who w;
 
-	if (user == NULL || (s = list_new(api, L_FRIENDS, "friends", rs)) == NULL)
+	if (user == NULL || !who_of(rq, &w, rs) ||
+	    !may_act_as(api, rq, &w, user, rs) ||
+	    (s = list_new(api, L_FRIENDS, "friends", rs)) == NULL)
 		return;
 	snprintf(s->name1, sizeof(s->name1), "%s", user);
 	if (!list_paging(rq, s, rs)) {
@@ -730,6 +924,7 @@ h_message_create(struct api *api, const struct api_request *rq,
 	enum store_status st;
 	bool any_new = false;
 	char ts[TS_LEN];
+	struct who w;
 
 	if (o == NULL)
 		return;
@@ -751,6 +946,15 @@ h_message_create(struct api *api, const struct api_request *rq,
 	for (i = 0; i < n; i++)
 		if (!new_message(api, list != NULL ? json_array_get(list, i) : o,
 		    &msgs[i], rs))
+			goto end;
+	/* Each sender that has a key must have signed; a run of messages
+	 * from one sender is looked up once. */
+	if (!who_of(rq, &w, rs))
+		goto end;
+	for (i = 0; i < n; i++)
+		if ((i == 0 || strcasecmp(msgs[i].sender,
+		    msgs[i - 1].sender) != 0) &&
+		    !may_act_as(api, rq, &w, msgs[i].sender, rs))
 			goto end;
 	st = store_messages_create(api->store, msgs, n, now_ms(), &bad);
 	if (st == STORE_NOT_FOUND) {
@@ -815,10 +1019,38 @@ h_message_get(struct api *api, const struct api_request *rq,
     struct api_response *rs)
 {
 	const char *p1, *p2;
+	struct store_peer a, b;
+	enum store_status st;
+	struct who w;
 
-	if ((p1 = arg_user(rq, "peer1", rs)) != NULL &&
-	    (p2 = arg_user(rq, "peer2", rs)) != NULL)
-		messages_list(api, rq, rs, p1, p2);
+	if ((p1 = arg_user(rq, "peer1", rs)) == NULL ||
+	    (p2 = arg_user(rq, "peer2", rs)) == NULL || !who_of(rq, &w, rs))
+		return;
+	/* A conversation with a keyed side is private: one of its keyed
+	 * sides must sign. */
+	if ((st = store_peer_get(api->store, p1, &a)) == STORE_NOT_FOUND)
+		a.key[0] = '\0';
+	else if (st != STORE_OK)
+		goto fail;
+	if ((st = store_peer_get(api->store, p2, &b)) == STORE_NOT_FOUND)
+		b.key[0] = '\0';
+	else if (st != STORE_OK)
+		goto fail;
+	if (a.key[0] != '\0' || b.key[0] != '\0') {
+		const struct store_peer *me = &a;
+
+		if (w.have && b.key[0] != '\0' &&
+		    strcasecmp(w.p.user, b.username) == 0)
+			me = &b;
+		else if (a.key[0] == '\0')
+			me = &b;
+		if (!may_act(api, rq, &w, me, rs))
+			return;
+	}
+	messages_list(api, rq, rs, p1, p2);
+	return;
+fail:
+	store_error(rs, st);
 }
 
 static void
@@ -826,9 +1058,83 @@ h_message_inbox(struct api *api, const struct api_request *rq,
     struct api_response *rs)
 {
 	const char *user = arg_user(rq, "username", rs);
+	struct who w;
 
-	if (user != NULL)
+	if (user != NULL && who_of(rq, &w, rs) &&
+	    may_act_as(api, rq, &w, user, rs))
 		messages_list(api, rq, rs, user, NULL);
+}
+
+/* --- keys --- */
+
+/* What a new key signs to show it is held: "chat-rotate-v1\n" USER "\n"
+ * OLD-KEY "\n" NEW-KEY, the keys in base64. */
+static bool
+rotation_proof_ok(const char *user, const char *old_key, const char *new_key,
+    const unsigned char new_pk[crypto_sign_PUBLICKEYBYTES], const char *b64)
+{
+	unsigned char sig[crypto_sign_BYTES];
+	char msg[256];
+	size_t got;
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "chat-rotate-v1\n%s\n%s\n%s", user,
+	    old_key, new_key);
+	return n > 0 && (size_t)n < sizeof(msg) && b64 != NULL &&
+	    sodium_base642bin(sig, sizeof(sig), b64, strlen(b64), NULL, &got,
+	    NULL, sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof(sig) &&
+	    crypto_sign_verify_detached(sig, (const unsigned char *)msg,
+	    (size_t)n, new_pk) == 0;
+}
+
+static void
+h_key_rotate(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	json_t *o, *v, *proof;
+	const char *user, *key;
+	struct store_peer p;
+	enum store_status st;
+	struct who w;
+
+	if (!who_of(rq, &w, rs) || (o = body_object(rq, rs)) == NULL)
+		return;
+	if ((user = field_user(o, "username", rs)) == NULL)
+		goto end;
+	v = json_object_get(o, "key");
+	if (!json_is_string(v) || !key_parse(json_string_value(v), pk)) {
+		api_error(rs, 400, "invalid_key", "key must be an Ed25519 public"
+		    " key in base64");
+		goto end;
+	}
+	key = json_string_value(v);
+	if ((st = store_peer_get(api->store, user, &p)) != STORE_OK) {
+		store_error(rs, st);
+		goto end;
+	}
+	if (p.key[0] == '\0') {
+		api_error(rs, 409, "no_key", "%s has no key to replace: register"
+		    " with one", p.username);
+		goto end;
+	}
+	if (!may_act(api, rq, &w, &p, rs))
+		goto end;
+	proof = json_object_get(o, "proof");
+	if (!rotation_proof_ok(user, p.key, key, pk,
+	    json_is_string(proof) ? json_string_value(proof) : NULL)) {
+		api_error(rs, 400, "bad_proof", "proof must be the new key's"
+		    " signature of the rotation (chat-protocol(7))");
+		goto end;
+	}
+	if ((st = store_set_key(api->store, user, p.key, key)) != STORE_OK) {
+		store_error(rs, st);
+		goto end;
+	}
+	answer(rs, 200, json_pack("{s:s, s:s, s:s}", "message", "key replaced",
+	    "username", p.username, "key", key));
+end:
+	json_decref(o);
 }
 
 static void
@@ -865,6 +1171,7 @@ static const struct route {
 	{ "/message/get", false, h_message_get },
 	{ "/message/inbox", false, h_message_inbox },
 	{ "/logout", true, h_logout },
+	{ "/key/rotate", true, h_key_rotate },
 	{ "/healthz", false, h_healthz },
 };
 
@@ -890,6 +1197,15 @@ api_handle(struct api *api, const struct api_request *rq,
 			api_error(rs, 405, "method_not_allowed", "%s takes %s",
 			    r->path, rs->allow);
 			return;
+		}
+		/* A malformed signature is refused on every endpoint, so
+		 * that a client learns of its mistake even where none is
+		 * needed. */
+		if (rq->signature != NULL) {
+			struct who w;
+
+			if (!who_of(rq, &w, rs))
+				return;
 		}
 		jarena_open();
 		r->fn(api, rq, rs);

@@ -4,6 +4,7 @@
 #ifndef CHAT_API_H
 #define CHAT_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -14,6 +15,10 @@ struct api_config {
 	int64_t max_body;	/* bytes of request body */
 	int64_t max_content;	/* bytes of one message's content */
 	int64_t presence_ms;	/* online: registered within this window */
+	/* identity (0 or false: the defaults) */
+	bool require_keys;	/* refuse registrations without a key */
+	int64_t auth_window_ms;	/* a signature's time, either way of now */
+	size_t replay_slots;	/* signatures remembered within the window */
 };
 
 /* Returns the query argument named key, or NULL. */
@@ -27,6 +32,9 @@ struct api_request {
 	const char *body;
 	size_t body_len;
 	const char *remote;	/* numeric address the request came from */
+	const char *target;	/* the request target as sent, path and
+				 * query undecoded; NULL: path */
+	const char *signature;	/* the Chat-Signature header, or NULL */
 };
 
 struct api_stream;

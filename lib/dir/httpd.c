@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/netaddr.h"
+#include "sec/sig.h"
 
 #define STREAM_BLOCK (64 * 1024)
 #define LOGGED_PATH 256
@@ -46,6 +47,8 @@ struct req {
 	size_t len, cap;	/* cap: bytes allocated, room for a NUL */
 	bool too_large;
 	bool answered;
+	bool started;		/* the handler has seen it */
+	char *target;		/* the request target as sent */
 	/* a write waiting for, or done by, a worker */
 	struct MHD_Connection *conn;
 	const char *url, *method_s;
@@ -137,20 +140,24 @@ respond(struct MHD_Connection *conn, struct req *r, struct api_response *rs)
 	return ret;
 }
 
-static struct req *
-req_new(struct httpd *h, struct MHD_Connection *conn, const char *method,
-    const char *url)
+/* A request begins with its request line: its target is kept as sent,
+ * undecoded, since a signature covers those bytes. */
+static void *
+req_new(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	struct httpd *h = cls;
 	struct req *r = calloc(1, sizeof(*r));
 	const union MHD_ConnectionInfo *ci;
 	int port;
 
 	if (r == NULL)
 		return NULL;
+	if ((r->target = strdup(uri)) == NULL) {
+		free(r);
+		return NULL;
+	}
 	r->h = h;
 	r->start = mono_ms();
-	snprintf(r->method, sizeof(r->method), "%s", method);
-	snprintf(r->path, sizeof(r->path), "%s", url);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL)
 		netaddr_format(ci->client_addr, r->remote, &port);
@@ -170,6 +177,9 @@ request_of(struct req *r, struct MHD_Connection *conn, const char *method,
 		.body = r->body,
 		.body_len = r->len,
 		.remote = r->remote,
+		.target = r->target,
+		.signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    SIG_HEADER),
 	};
 	return rq;
 }
@@ -187,14 +197,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct api_request rq;
 
 	(void)version;
-	if (r == NULL) {
+	if (r == NULL)
+		return MHD_NO;		/* out of memory at its start */
+	if (!r->started) {
 		const char *cl;
 		int64_t n;
 		bool known;
 
-		if ((r = req_new(h, conn, method, url)) == NULL)
-			return MHD_NO;
-		*ctx = r;
+		r->started = true;
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		snprintf(r->path, sizeof(r->path), "%s", url);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		known = cl != NULL && parse_int(cl, 0, INT64_MAX, &n);
@@ -304,6 +316,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 		    "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
 	atomic_fetch_sub(&h->active, 1);
 	free(r->body);
+	free(r->target);
 	free(r);
 	*ctx = NULL;
 }
@@ -363,6 +376,7 @@ httpd_start(struct api *api, const struct httpd_config *cfg, char *err,
 	     * stream through it. */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_URI_LOG_CALLBACK, req_new, h,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(err, errlen, "cannot start the HTTP server");

@@ -81,7 +81,8 @@ seed_message(const char *from, const char *to, const char *text)
 static void
 fresh_store(void)
 {
-	static const struct api_config cfg = { 1 << 20, 1000, 90000 };
+	static const struct api_config cfg = { .max_body = 1 << 20,
+	    .max_content = 1000, .presence_ms = 90000 };
 	struct store_opts o = { .path = g.db };
 	struct store_peer p;
 	char err[256];

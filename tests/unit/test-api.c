@@ -47,16 +47,20 @@ arg(void *ctx, const char *key)
 	return NULL;
 }
 
-/* One request; returns the whole body parsed, and the status. */
+/* One request, with a Chat-Signature header when sig is not NULL;
+ * returns the whole body parsed, and the status. */
 static json_t *
-call(struct fixture *f, const char *method, const char *path,
-    const char *query, const char *body, int *status)
+call_sig(struct fixture *f, const char *method, const char *path,
+    const char *query, const char *body, const char *sig, int *status)
 {
+	char target[1024];
 	struct api_request rq = { method, path, arg, (void *)query, body,
-	    body != NULL ? strlen(body) : 0, "127.0.0.1" };
+	    body != NULL ? strlen(body) : 0, "127.0.0.1", target, sig };
 	struct api_response rs;
 	json_t *o;
 
+	snprintf(target, sizeof(target), "%s%s%s", path, query != NULL ? "?" :
+	    "", query != NULL ? query : "");
 	api_handle(f->api, &rq, &rs);
 	*status = rs.status;
 	if (rs.stream != NULL) {
@@ -85,12 +89,20 @@ call(struct fixture *f, const char *method, const char *path,
 	return o;
 }
 
+static json_t *
+call(struct fixture *f, const char *method, const char *path,
+    const char *query, const char *body, int *status)
+{
+	return call_sig(f, method, path, query, body, NULL, status);
+}
+
 static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct store_opts o = { 0 };
-	struct api_config cfg = { 1 << 20, 64, 90000 };
+	struct api_config cfg = { .max_body = 1 << 20, .max_content = 64,
+	    .presence_ms = 90000 };
 	char err[256];
 
 	if (f == NULL)
@@ -141,8 +153,8 @@ static void
 routes_and_methods(void **state)
 {
 	struct fixture *f = *state;
-	struct api_request rq = { "DELETE", "/peers/", arg, NULL, NULL, 0,
-	    "127.0.0.1" };
+	struct api_request rq = { .method = "DELETE", .path = "/peers/",
+	    .arg = arg, .remote = "127.0.0.1" };
 	struct api_response rs;
 	json_t *o;
 	int status;
