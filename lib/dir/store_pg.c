@@ -681,9 +681,10 @@ each_peer(struct conn *c, enum stmt which, int n, const char *const *vals,
 	snprintf(name, sizeof(name), "s%d", (int)which);
 	if (!prepare_again(c, which))
 		return STORE_FAILED;
-	if (!PQsendQueryPrepared(c->pg, name, n, vals, NULL, NULL, 0) ||
-	    !PQsetSingleRowMode(c->pg))
+	if (!PQsendQueryPrepared(c->pg, name, n, vals, NULL, NULL, 0))
 		return STORE_FAILED;
+	/* Should it fail, the rows come in one result: slower, as right. */
+	(void)PQsetSingleRowMode(c->pg);
 	while ((r = PQgetResult(c->pg)) != NULL) {
 		if (!res_ok(r)) {
 			st = status_of(r);
@@ -1260,11 +1261,11 @@ pg_messages(struct store *base, const char *peer1, const char *peer2,
 	snprintf(name, sizeof(name), "s%d", (int)which);
 	if (!prepare(c, which) ||
 	    !PQsendQueryPrepared(c->pg, name, peer2 != NULL ? 4 : 3,
-	    peer2 != NULL ? conv : inbox, NULL, NULL, 0) ||
-	    !PQsetSingleRowMode(c->pg)) {
+	    peer2 != NULL ? conv : inbox, NULL, NULL, 0)) {
 		st = STORE_FAILED;
 		goto end;
 	}
+	(void)PQsetSingleRowMode(c->pg);
 	while ((r = PQgetResult(c->pg)) != NULL) {
 		if (!res_ok(r))
 			st = status_of(r);
