@@ -62,6 +62,8 @@ $(B)/tests/%: tests/unit/%.c $(B)/libchat.a | $(B)/tests
 $(B)/tests/interop/%: tests/interop/%.c $(B)/libchat.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)
+# The STUN vectors' MESSAGE-INTEGRITY is HMAC-SHA1, checked with libcrypto.
+$(B)/tests/test-stun: LDLIBS += $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 $(B)/bench/%: bench/%.c $(B)/libchat.a | $(B)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS)

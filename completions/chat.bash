@@ -24,6 +24,11 @@ chat-dird          -        --require-keys
 chat-dird          seconds  --auth-window
 chat-dird          n        --replay-cache
 chat-dird          user     --release
+chat-dird          addr     --stun
+chat-dird          -        --no-stun
+chat-stun          -        --tcp
+chat-stun          port     -p --port
+chat-stun          seconds  -t --timeout
 chat,chat-register,chat-peers,chat-friends,chat-history,chat-listen,chat-send,chat-key  url  -s --server
 chat,chat-register,chat-friends,chat-history,chat-listen,chat-send,chat-key  user  -u --user
 chat-key           ms       --time
@@ -251,4 +256,4 @@ _chat() {
 }
 
 complete -F _chat chat chat-dird chat-register chat-peers chat-friends \
-	chat-history chat-listen chat-send chat-key
+	chat-history chat-listen chat-send chat-key chat-stun

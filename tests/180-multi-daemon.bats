@@ -49,7 +49,7 @@ teardown() {
 daemon_start() {
 	local i=$1 port=${2:-0} out=$W/d$1.out
 	: >"$out"
-	chat-dird -q -l "127.0.0.1:$port" -d "$URL" --pool 4 --threads 4 \
+	chat-dird -q -l "127.0.0.1:$port" -d "$URL" --pool 4 --threads 4 --no-stun \
 		>"$out" 2>>"$W/d$i.log" &
 	DPID[i]=$!
 	for _ in $(seq 1 200); do

@@ -20,6 +20,7 @@
 #include "dir/api.h"
 #include "dir/httpd.h"
 #include "dir/store.h"
+#include "dir/stund.h"
 #include "net/netaddr.h"
 
 #define GRACE_MS 5000
@@ -34,6 +35,7 @@ usage(FILE *f)
 	    " [--max-conns n]\n"
 	    "                 [--idle-timeout seconds] [--presence seconds]"
 	    " [--threads n]\n"
+	    "                 [--stun addr:port | --no-stun]\n"
 	    "                 [--require-keys] [--auth-window seconds]"
 	    " [--replay-cache n]\n"
 	    "       chat-dird [-d path|url] --release name\n"
@@ -56,6 +58,10 @@ usage(FILE *f)
 	    " off (300)\n"
 	    "      --replay-cache N      signatures remembered (1048576)\n"
 	    "      --release NAME        unbind NAME's key, then exit\n"
+	    "      --stun ADDR:PORT      STUN over UDP and TCP (-l's address,"
+	    " port 3478;\n"
+	    "                            any free port when -l's is 0)\n"
+	    "      --no-stun             no STUN server\n"
 	    "  -q, --quiet               no log line per request\n"
 	    "  -h, --help                this help\n"
 	    "      --version             print the version\n");
@@ -136,7 +142,7 @@ main(int argc, char **argv)
 {
 	enum { O_SYNC = 256, O_MAX_BODY, O_MAX_CONTENT, O_MAX_CONNS,
 	    O_IDLE, O_PRESENCE, O_THREADS, O_VERSION, O_REQUIRE_KEYS,
-	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_POOL };
+	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_STUN, O_NO_STUN, O_POOL };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
@@ -151,6 +157,8 @@ main(int argc, char **argv)
 		{ "auth-window", required_argument, NULL, O_AUTH_WINDOW },
 		{ "replay-cache", required_argument, NULL, O_REPLAY_CACHE },
 		{ "release", required_argument, NULL, O_RELEASE },
+		{ "stun", required_argument, NULL, O_STUN },
+		{ "no-stun", no_argument, NULL, O_NO_STUN },
 		{ "pool", required_argument, NULL, O_POOL },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -170,6 +178,12 @@ main(int argc, char **argv)
 	struct store *store = NULL;
 	struct api *api = NULL;
 	struct httpd *h = NULL;
+	const char *stun_at = NULL;
+	bool no_stun = false;
+	char stun_host[NETADDR_HOSTLEN];
+	struct stund_config tcfg = { stun_host, 3478, "chat-dird " CHAT_VERSION,
+	    256, 10000 };
+	struct stund *stun = NULL;
 	sigset_t sigs;
 	int64_t v;
 	long cores;
@@ -257,6 +271,12 @@ main(int argc, char **argv)
 			}
 			release = optarg;
 			break;
+		case O_STUN:
+			stun_at = optarg;
+			break;
+		case O_NO_STUN:
+			no_stun = true;
+			break;
 		case O_POOL:
 			if (!opt_int("pool", optarg, 1, 1000, &v))
 				return EX_USAGE;
@@ -277,6 +297,22 @@ main(int argc, char **argv)
 		fprintf(stderr, "chat-dird: --listen: want ADDR:PORT or"
 		    " [ADDR]:PORT, not '%s'\n", listen_at);
 		return EX_USAGE;
+	}
+	if (stun_at != NULL && no_stun) {
+		fprintf(stderr, "chat-dird: --stun and --no-stun: choose one\n");
+		return EX_USAGE;
+	}
+	if (stun_at != NULL) {
+		if (netaddr_split(stun_at, stun_host, &tcfg.port) != 0) {
+			fprintf(stderr, "chat-dird: --stun: want ADDR:PORT or"
+			    " [ADDR]:PORT, not '%s'\n", stun_at);
+			return EX_USAGE;
+		}
+	} else {
+		snprintf(stun_host, sizeof(stun_host), "%s", host);
+		/* An ephemeral HTTP port (tests) wants an ephemeral STUN one. */
+		if (port == 0)
+			tcfg.port = 0;
 	}
 
 	/* One malloc arena per thread would hold memory for each of the
@@ -330,14 +366,22 @@ main(int argc, char **argv)
 		return die(EX_SOFTWARE, "start", api == NULL ? "out of memory" :
 		    err);
 	}
-	if (printf("{\"type\":\"listening\",\"addr\":\"%s\",\"port\":%d}\n",
-	    bound, port) < 0 || fflush(stdout) != 0)
+	if (!no_stun && (stun = stund_start(&tcfg, err, sizeof(err))) == NULL) {
+		httpd_stop(h, 0);
+		api_free(api);
+		store_close(store);
+		return die(EX_UNAVAILABLE, "stun", err);
+	}
+	if (printf("{\"type\":\"listening\",\"addr\":\"%s\",\"port\":%d",
+	    bound, port) < 0 || (stun != NULL && printf(",\"stun_port\":%d",
+	    stund_port(stun)) < 0) || printf("}\n") < 0 || fflush(stdout) != 0)
 		log_event("warn", "stdout", json_pack("{s:s}", "error",
 		    "cannot write the listening line"));
-	log_event("info", "start", json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}",
-	    "version", CHAT_VERSION, "addr", bound, "port", port, "db", shown,
-	    "threads", (int)hcfg.threads, "sync",
-	    sopts.sync_full ? "full" : "normal"));
+	log_event("info", "start", json_pack("{s:s, s:s, s:i, s:s, s:i, s:s,"
+	    " s:i}", "version", CHAT_VERSION, "addr", bound, "port", port,
+	    "db", shown, "threads", (int)hcfg.threads, "sync",
+	    sopts.sync_full ? "full" : "normal", "stun_port",
+	    stun != NULL ? stund_port(stun) : 0));
 
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -346,6 +390,7 @@ main(int argc, char **argv)
 
 	log_event("info", "stop", json_pack("{s:s}", "signal",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM"));
+	stund_stop(stun);
 	httpd_stop(h, GRACE_MS);
 	api_free(api);
 	store_close(store);

@@ -2,7 +2,9 @@
  * against a real store on a file in a tmpfs folder. The input's first
  * byte picks the method (and the remote address), the second the path;
  * then comes the query string up to a newline, then the body. Every
- * answer must be one JSON object of a 2xx or 4xx status. */
+ * answer must be one JSON object of a 2xx or 4xx status. The first
+ * byte's top bits add a Chat-Signature: a true one by a keyed user, or
+ * the body's bytes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdnoreturn.h>
@@ -13,7 +15,10 @@
 #include <jansson.h>
 
 #include "core/jarena.h"
+#include "core/util.h"
 #include "dir/api.h"
+#include "sec/keys.h"
+#include "sec/sig.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz-api: %s:%d: " \
 	"check failed: %s\n", __FILE__, __LINE__, #c); fail(); } } while (0)
@@ -34,7 +39,7 @@ static const char *const paths[] = {
 	"/friend/get/", "/message/create", "/message/create/",
 	"/message/get", "/message/get/", "/message/inbox",
 	"/message/inbox/", "/logout", "/logout/", "/healthz", "/healthz/",
-	NULL,
+	"/key/rotate", NULL,
 };
 #define NPATHS (sizeof(paths) / sizeof(paths[0]))
 
@@ -43,6 +48,9 @@ static struct {
 	struct store *store;
 	struct api *api;
 	unsigned long runs;
+	unsigned char dave_pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char dave_sk[crypto_sign_SECRETKEYBYTES];
+	char dave_key[KEY_B64_LEN + 1];
 } g;
 
 static void
@@ -104,6 +112,9 @@ fresh_store(void)
 	    &p, &created) == STORE_OK);
 	CHECK(store_register(g.store, "carol.x", "192.0.2.1", 65535, NULL,
 	    1700000000000, &p, &created) == STORE_OK);
+	/* dave has a key: the keyed checks are reached too */
+	CHECK(store_register(g.store, "dave", "127.0.0.2", 5004, g.dave_key,
+	    1700000000000, &p, &created) == STORE_OK);
 	CHECK(store_friend_add(g.store, "alice", "bob", &created) ==
 	    STORE_OK);
 	seed_message("alice", "bob", "hi bob");
@@ -128,6 +139,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	jarena_init();	/* as chat-dird runs: requests parse into an arena */
+	{
+		unsigned char seed[crypto_sign_SEEDBYTES] = { 4 };
+
+		CHECK(sodium_init() >= 0);
+		crypto_sign_seed_keypair(g.dave_pk, g.dave_sk, seed);
+		key_b64(g.dave_pk, g.dave_key);
+	}
 	if (access("/dev/shm", W_OK) == 0)
 		tmp = "/dev/shm";
 	else if (tmp == NULL || *tmp == '\0')
@@ -270,7 +288,8 @@ check_answer(const struct api_request *rq, struct api_response *rs,
 
 	body = drain(rs, seed, &len);
 	if (rs->status != 200 && rs->status != 201 && rs->status != 400 &&
-	    rs->status != 404 && rs->status != 405 && rs->status != 413) {
+	    rs->status != 401 && rs->status != 403 && rs->status != 404 &&
+	    rs->status != 405 && rs->status != 409 && rs->status != 413) {
 		fprintf(stderr, "fuzz-api: %s %s: status %d: %.*s\n",
 		    rq->method, rq->path, rs->status,
 		    len > 500 ? 500 : (int)len, body);
@@ -301,6 +320,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct api_response rs;
 	struct query q;
 	size_t linelen, pathlen = 0;
+	char sig[SIG_HEADER_MAX + 1];
 	char *pathbuf = NULL;
 
 	if (size < 2)
@@ -333,6 +353,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nl != NULL) {
 		rq.body = nl + 1;
 		rq.body_len = size - 2 - linelen - 1;
+	}
+	/* The top bits of the first byte: a signature by dave of this very
+	 * request (so that keyed requests get past the checks), or the
+	 * request's last line as the header (so the parser meets garbage). */
+	if (data[0] & 0x80) {
+		char target[1024];
+
+		snprintf(target, sizeof(target), "%s%s%.*s", rq.path,
+		    qs < line + linelen ? "?" : "", (int)(line + linelen - qs), qs);
+		if (sig_header(g.dave_sk, rq.method, target, "dave", now_ms(),
+		    rq.body != NULL ? rq.body : "", rq.body_len, sig, sizeof(sig))) {
+			rq.target = target;
+			rq.signature = sig;
+			api_handle(g.api, &rq, &rs);
+			check_answer(&rq, &rs, data[0] | (unsigned)data[1] << 8);
+			query_free(&q);
+			free(pathbuf);
+			return 0;
+		}
+	} else if ((data[0] & 0x40) && rq.body_len > 0 &&
+	    rq.body_len < sizeof(sig) && memchr(rq.body, '\0', rq.body_len) ==
+	    NULL) {
+		memcpy(sig, rq.body, rq.body_len);
+		sig[rq.body_len] = '\0';
+		rq.signature = sig;
 	}
 	api_handle(g.api, &rq, &rs);
 	check_answer(&rq, &rs, data[0] | (unsigned)data[1] << 8);
