@@ -186,10 +186,15 @@ res_ok(const PGresult *r)
 static PGconn *
 pg_connect(const char *url)
 {
-	/* The URL's own settings win over these defaults. */
+	/* The URL's own settings win over these defaults. A daemon whose
+	 * host is lost mid-transaction would hold the row that orders
+	 * message ids, and with it every daemon's writes: keepalives and
+	 * the idle timeout bound that to seconds. */
 	static const char *const keys[] = { "connect_timeout",
-	    "application_name", "dbname", NULL };
-	const char *vals[] = { "5", "chat-dird", url, NULL };
+	    "application_name", "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "options", "dbname", NULL };
+	const char *vals[] = { "5", "chat-dird", "10", "5", "3",
+	    "-c idle_in_transaction_session_timeout=10s", url, NULL };
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 
 	if (pg != NULL && PQstatus(pg) == CONNECTION_OK)
