@@ -292,3 +292,46 @@ multi_daemon_kills() {
 	[ -n "$(cat "$W"/fails.* 2>/dev/null)" ]
 	check_everywhere
 }
+
+@test "four daemons starting at once on an empty database: one schema; --pool 1 serves all on one connection each" {
+	local i
+	for i in 1 2 3 4; do
+		chat-dird -q -l 127.0.0.1:0 -d "$URL" --pool 1 --threads 8 --no-stun \
+			>"$W/d$i.out" 2>"$W/d$i.log" &
+		DPID[i]=$!
+	done
+	for i in 1 2 3 4; do
+		for _ in $(seq 1 200); do
+			grep -q '"listening"' "$W/d$i.out" && break
+			kill -0 "${DPID[i]}" 2>/dev/null || break
+			sleep 0.05
+		done
+		grep -q '"listening"' "$W/d$i.out" || { cat "$W/d$i.log" >&2; return 1; }
+		DPORT[i]=$(jq -r .port "$W/d$i.out")
+	done
+	[ "$(db_sql 'SELECT count(*) FROM schema_version')" = 1 ]
+	NDAEMONS=4
+	nginx_start
+	register alice
+	register bob
+	for w in 1 2 3 4 5 6; do
+		writer "$w" 20 &
+		echo $! >>"$W/pids"
+	done
+	# Readers besides, so that each daemon has more to do at once than
+	# one connection carries.
+	for r in 1 2 3 4 5 6; do
+		for _ in $(seq 1 40); do
+			curl -sf -o /dev/null "$CHAT_SERVER/message/get/?peer1=alice&peer2=bob&limit=50" ||
+				echo "read failed" >>"$W/readfails"
+		done &
+		echo $! >>"$W/pids"
+	done
+	while read -r p; do wait "$p"; done <"$W/pids"
+	: >"$W/pids"
+	[ ! -e "$W/readfails" ]
+	n=$(db_sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chat-dird'")
+	echo "# connections of 4 daemons with --pool 1: $n" >&3
+	[ "$n" -eq 4 ]
+	check_everywhere
+}
