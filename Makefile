@@ -102,6 +102,11 @@ fuzz:
 	@CHAT_DEPS=fuzz ./.ci/deps
 	@tests/fuzz/run
 
+# The mutation check (tests/README): each mutant of tests/mutants applied
+# to a scratch copy of the tree, built, and caught by the tests it names.
+mutate: deps
+	@tests/mutate
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	./bin/chat-dird $(RUNFLAGS)
@@ -130,6 +135,6 @@ install: all
 clean:
 	rm -rf bin build
 
-.PHONY: all deps units benches check check-pg asan-check fuzz run bench docker-test \
+.PHONY: all deps units benches check check-pg asan-check fuzz mutate run bench docker-test \
 	install clean
 .SECONDARY: $(LIBOBJ)

@@ -170,7 +170,7 @@ programs() {
 			grep -qE '^#![[:space:]]*[^[:space:]]*/(env[[:space:]]+)?(ba|da)?sh([[:space:]]|$)' &&
 			files+=("$f")
 	done
-	run shellcheck .ci/run .ci/deps tests/run tests/layers "${files[@]}"
+	run shellcheck .ci/run .ci/deps tests/run tests/layers tests/mutate "${files[@]}"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	run shellcheck -s bash completions/chat.bash tests/helper.bash

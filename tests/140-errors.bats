@@ -85,6 +85,8 @@ bad_register() {
 				{ echo "$m $p: Allow '$allow' lacks $method" >&2; return 1; }
 			[[ ",${allow// /}," != *",$m,"* ]] ||
 				{ echo "$m $p: Allow '$allow' lists $m" >&2; return 1; }
+			[ "$method" != GET ] || [[ ",${allow// /}," == *",HEAD,"* ]] ||
+				{ echo "$m $p: Allow '$allow' lacks HEAD" >&2; return 1; }
 		done
 	done
 }
@@ -282,7 +284,7 @@ bad_register() {
 	for path in '/message/get/?peer1=alice&peer2=bob' '/message/inbox/?username=bob'; do
 		for q in after=-1 after=abc after=1.5 after= after=99999999999999999999 \
 			limit=0 limit=abc limit=100000 limit=1001 limit=-5 \
-			last=-1 last=abc last=1.5 last=; do
+			last=0 last=-1 last=abc last=1.5 last=; do
 			get "$path&$q"
 			expect_error 400 bad_param || { echo "$path&$q" >&2; return 1; }
 		done

@@ -21,6 +21,10 @@ setup() {
 	mkdir -p "$MALLORY"
 }
 teardown() {
+	if [ -n "${FOLLOW_PID:-}" ]; then
+		kill "$FOLLOW_PID" 2>/dev/null || true
+		wait "$FOLLOW_PID" 2>/dev/null || true
+	fi
 	stop_dird
 	check_errors
 }
@@ -59,6 +63,11 @@ sget() {
 # port_of NAME: the port the directory has for NAME.
 port_of() {
 	curl -s "$CHAT_SERVER/peerinfo?username=$1" | jq -r .port
+}
+
+# has_logged JQ-COND: some request line of the daemon's log meets it.
+has_logged() {
+	jq -s -e "any(.[]; $1)" "$DIRD_LOG" >/dev/null 2>&1
 }
 
 # messages: how many messages the directory holds.
@@ -405,4 +414,47 @@ messages() {
 	fi
 	run chat-register -u alice -p 5001
 	[ "$status" -eq 0 ]
+}
+
+@test "a busy client opens a session; its MACs store everything" {
+	(
+		for i in 1 2 3; do
+			seq 1 2000 | sed "s/^/round $i: /"
+			sleep 0.3
+		done
+	) | chat-send -u alice bob >"$BATS_TEST_TMPDIR/sent"
+	[ "$(jq -s 'map(select(.stored)) | length' "$BATS_TEST_TMPDIR/sent")" = 6000 ]
+	[ "$(messages)" = 6000 ]
+	has_logged '.path == "/session" and .status == 201'
+	run ! has_logged '.status == 401'
+}
+
+@test "a directory restarted under a client's session: it signs again and goes on" {
+	chat-send -u alice bob one >/dev/null
+	chat-history -u bob alice -f >"$BATS_TEST_TMPDIR/follow" 2>&1 3>&- &
+	follow=$!
+	FOLLOW_PID=$follow
+	for _ in $(seq 1 100); do
+		grep -q '"one"' "$BATS_TEST_TMPDIR/follow" && break
+		sleep 0.1
+	done
+	# two polls a second apart, and the third goes in a session
+	for _ in $(seq 1 100); do
+		has_logged '.path == "/session"' && break
+		sleep 0.1
+	done
+	has_logged '.path == "/session" and .status == 201'
+	port=$DIRD_PORT
+	stop_dird
+	start_dird -l "127.0.0.1:$port"
+	chat-send -u alice bob two >/dev/null
+	for _ in $(seq 1 100); do
+		grep -q '"two"' "$BATS_TEST_TMPDIR/follow" && break
+		sleep 0.1
+	done
+	kill "$follow"
+	wait "$follow" || true
+	grep -q '"two"' "$BATS_TEST_TMPDIR/follow"
+	# the new daemon knew no session, and said so once
+	has_logged '.status == 401'
 }

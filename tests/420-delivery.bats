@@ -150,7 +150,8 @@ slow() {
 	kill -KILL "$LISTEN_PID"
 	wait "$LISTEN_PID" || true
 	start_listen "$BATS_TEST_TMPDIR/run2.out" -p "$port" --no-catch-up
-	wait "$send"
+	wait_pid "$send" 30
+	[ "$wait_rc" -eq 0 ]
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/send.out")" -eq 4000 ]
 	tail -n 1 "$BATS_TEST_TMPDIR/send.out" | jq -e '.delivered == true'
 	[ "$(jq -s 'all(.delivered)' "$BATS_TEST_TMPDIR/send.out")" = true ]

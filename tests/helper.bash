@@ -7,6 +7,10 @@ if [ -n "${BATS_TEST_TMPDIR:-}" ]; then
 	export CHAT_HOME=${CHAT_HOME:-$BATS_TEST_TMPDIR/home}
 fi
 
+# Every test has a time limit, so that a hang fails with the test's name
+# (tests/README); tests/run sets it, this is for bats run by hand.
+: "${BATS_TEST_TIMEOUT:=180}"
+
 # pg_db: a fresh database on the test PostgreSQL (CHAT_TEST_PG, the
 # folder tests/pg-cluster started it in); prints its URL.
 pg_db() {
@@ -109,4 +113,24 @@ expect() {
 		echo "body fails $2: $body" >&2
 		return 1
 	fi
+}
+
+# wait_pid PID SECONDS: waits up to SECONDS for PID, a background job of
+# this test, to exit; sets $wait_rc to its exit status. When it does not
+# exit in time it is killed and wait_pid fails.
+# shellcheck disable=SC2034 # wait_rc is for the caller
+wait_pid() {
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		echo "pid $1 still running after $2 s: killed" >&2
+		kill -9 "$1" 2>/dev/null || true
+		wait "$1" 2>/dev/null || true
+		return 1
+	fi
+	wait_rc=0
+	wait "$1" || wait_rc=$?
 }

@@ -45,7 +45,17 @@ struct dirclient {
 	char signer[USERNAME_MAX + 1];
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 	unsigned char sk[crypto_sign_SECRETKEYBYTES];
+	/* a session, once a few requests were signed: MACs from then on */
+	int signed_count;
+	bool session_off;	/* the directory has none: sign every one */
+	bool in_session;
+	bool opening;
+	char code[32];		/* the "code" of the last error answer */
+	char sid[SIG_SID_LEN + 1];
+	unsigned char skey[SIG_KEYLEN];
 };
+
+#define SESSION_AFTER 2		/* signed requests before a session */
 
 /* A list endpoint read page by page. */
 struct list {
@@ -206,6 +216,7 @@ dc_free(struct dirclient *dc)
 	curl_slist_free_all(dc->json_hdrs);
 	curl_slist_free_all(dc->get_hdrs);
 	sodium_memzero(dc->sk, sizeof(dc->sk));
+	sodium_memzero(dc->skey, sizeof(dc->skey));
 	curl_global_cleanup();
 	free(dc->buf);
 	free(dc->server);
@@ -448,10 +459,15 @@ headers(struct dirclient *dc, const char *url, const struct jsonw *body)
 
 	if (!dc->signing)
 		return body != NULL ? dc->json_hdrs : dc->get_hdrs;
-	if (!sig_header(dc->sk, body != NULL ? "POST" : "GET", target_of(url),
-	    dc->signer, now_ms(), body != NULL ? body->data : "",
+	if (dc->in_session ? !sig_session_header(dc->skey, dc->sid,
+	    body != NULL ? "POST" : "GET", target_of(url), dc->signer, now_ms(),
+	    body != NULL ? body->data : "", body != NULL ? body->len : 0, value,
+	    sizeof(value)) : !sig_header(dc->sk, body != NULL ? "POST" : "GET",
+	    target_of(url), dc->signer, now_ms(), body != NULL ? body->data : "",
 	    body != NULL ? body->len : 0, value, sizeof(value)))
 		return NULL;
+	if (!dc->in_session)
+		dc->signed_count++;
 	snprintf(line, sizeof(line), SIG_HEADER ": %s", value);
 	for (const struct curl_slist *h = body != NULL ? dc->json_hdrs :
 	    dc->get_hdrs; h != NULL; h = h->next) {
@@ -470,7 +486,7 @@ fail:
 /* One request; on DC_OK *answer is the JSON object the server sent. body
  * NULL: a GET, else a POST of the JSON text body. */
 static enum dc_status
-request(struct dirclient *dc, const char *path, const char *const *query,
+request_once(struct dirclient *dc, const char *path, const char *const *query,
     const struct jsonw *body, json_t **answer)
 {
 	enum dc_status st;
@@ -483,6 +499,7 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 
 	*answer = NULL;
 	dc->http = 0;
+	dc->code[0] = '\0';
 	if ((url = dc_url(dc->server, path, query)) == NULL) {
 		seterr(dc, "%s%s: out of memory", dc->server, path);
 		return DC_INTERNAL;
@@ -528,6 +545,9 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 	ans = json_loadb(dc->buf != NULL ? dc->buf : "", dc->len,
 	    JSON_REJECT_DUPLICATES, &je);
 	st = dc_http_status(dc->http, ans);
+	why = json_object_get(ans, "code");
+	snprintf(dc->code, sizeof(dc->code), "%s", json_is_string(why) ?
+	    json_string_value(why) : "");
 	if (st == DC_OK) {
 		*answer = ans;
 		free(url);
@@ -544,6 +564,85 @@ request(struct dirclient *dc, const char *path, const char *const *query,
 		    url, dc->http);
 	json_decref(ans);
 	free(url);
+	return st;
+}
+
+static enum dc_status post(struct dirclient *dc, const char *path,
+    json_t *send, json_t **answer);
+
+/* Opens a session: an X25519 key of this run's, sent in a request signed
+ * with the user's key; the directory's answer gives the session and its
+ * own key, and both sides derive the MAC key. A directory without
+ * sessions (or any failure) leaves every request signed. */
+static void
+open_session(struct dirclient *dc)
+{
+	unsigned char pk[crypto_scalarmult_BYTES], sk[crypto_scalarmult_SCALARBYTES];
+	unsigned char spk[crypto_scalarmult_BYTES];
+	char b64[KEY_B64_LEN + 1], err[sizeof(dc->err)];
+	json_t *send, *ans = NULL, *sid, *key;
+	size_t got;
+
+	dc->opening = true;
+	memcpy(err, dc->err, sizeof(err));
+	crypto_box_keypair(pk, sk);
+	key_b64(pk, b64);
+	send = json_pack("{s:s, s:s}", "username", dc->signer, "key", b64);
+	dc->session_off = true;
+	if (post(dc, "/session", send, &ans) == DC_OK &&
+	    json_is_string(sid = json_object_get(ans, "session")) &&
+	    json_string_length(sid) == SIG_SID_LEN &&
+	    json_is_string(key = json_object_get(ans, "key")) &&
+	    sodium_base642bin(spk, sizeof(spk), json_string_value(key),
+	    json_string_length(key), NULL, &got, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof(spk) &&
+	    sig_session_key(sk, spk, pk, spk, dc->skey)) {
+		snprintf(dc->sid, sizeof(dc->sid), "%s", json_string_value(sid));
+		dc->in_session = true;
+		dc->session_off = false;
+	}
+	json_decref(ans);
+	sodium_memzero(sk, sizeof(sk));
+	memcpy(dc->err, err, sizeof(err));
+	dc->opening = false;
+}
+
+enum dc_status
+dc_session(struct dirclient *dc, char sid[SIG_SID_LEN + 1],
+    unsigned char key[SIG_KEYLEN])
+{
+	if (!dc->signing)
+		return DC_INTERNAL;
+	if (!dc->in_session)
+		open_session(dc);
+	if (!dc->in_session) {
+		seterr(dc, "/session: the directory opened no session");
+		return DC_UNAVAILABLE;
+	}
+	memcpy(sid, dc->sid, SIG_SID_LEN + 1);
+	memcpy(key, dc->skey, SIG_KEYLEN);
+	return DC_OK;
+}
+
+/* request_once, in a session once a few requests were signed; a session
+ * the directory no longer knows (restarted, the key rotated) is dropped
+ * and the request signed again. */
+static enum dc_status
+request(struct dirclient *dc, const char *path, const char *const *query,
+    const struct jsonw *body, json_t **answer)
+{
+	enum dc_status st;
+
+	if (dc->signing && !dc->in_session && !dc->session_off &&
+	    !dc->opening && dc->signed_count >= SESSION_AFTER)
+		open_session(dc);
+	st = request_once(dc, path, query, body, answer);
+	if (st == DC_DENIED && dc->in_session &&
+	    strcmp(dc->code, "unknown_session") == 0) {
+		dc->in_session = false;
+		dc->signed_count = 0;
+		st = request_once(dc, path, query, body, answer);
+	}
 	return st;
 }
 

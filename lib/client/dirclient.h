@@ -11,6 +11,8 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "sec/sig.h"
+
 #define DC_SERVER_DEFAULT "http://127.0.0.1:8000"
 #define DC_TIMEOUT_MS 10000		/* a whole request, by default */
 #define DC_CONNECT_TIMEOUT_MS 3000	/* its connection, at most */
@@ -57,6 +59,13 @@ void dc_set_signer(struct dirclient *dc, const char *user,
  * signed by the current signer and proved by the new key. */
 enum dc_status dc_rotate(struct dirclient *dc, const char *user,
     const unsigned char new_sk[crypto_sign_SECRETKEYBYTES]);
+
+/* Requests after the first SESSION_AFTER signed ones go in a session
+ * (chat-protocol(7)): MACs under a key shared with the directory stand in
+ * for signatures. dc_session opens one now, if none is open, and gives
+ * its id and key (for benchmarks and tests). */
+enum dc_status dc_session(struct dirclient *dc, char sid[SIG_SID_LEN + 1],
+    unsigned char key[SIG_KEYLEN]);
 
 /* Lists hand their items one by one to a callback, a page at a time, so
  * memory stays constant however long the list. The item is borrowed; a

@@ -268,13 +268,17 @@ who_of(const struct api_request *rq, struct who *w, struct api_response *rs)
  * when it is not. */
 static bool
 verify(struct api *api, const struct api_request *rq, struct who *w,
-    const unsigned char *pk, struct api_response *rs)
+    const unsigned char *pk, const char *key, struct api_response *rs)
 {
+	const char *target = rq->target != NULL ? rq->target : rq->path;
 	enum auth_result r;
 
-	r = auth_check(api->auth, &w->p, pk, rq->method,
-	    rq->target != NULL ? rq->target : rq->path, rq->body, rq->body_len,
-	    now_ms());
+	if (w->p.session)
+		r = auth_check_session(api->auth, &w->p, key, rq->method,
+		    target, rq->body, rq->body_len, now_ms());
+	else
+		r = auth_check(api->auth, &w->p, pk, rq->method, target,
+		    rq->body, rq->body_len, now_ms());
 	switch (r) {
 	case AUTH_OK:
 		w->verified = true;
@@ -295,6 +299,10 @@ verify(struct api *api, const struct api_request *rq, struct who *w,
 	case AUTH_FULL:
 		api_error(rs, 503, "replay_cache_full", "too many signed"
 		    " requests; try later");
+		break;
+	case AUTH_NO_SESSION:
+		api_error(rs, 401, "unknown_session", "no such session of %s:"
+		    " sign with the key, or open a session", w->p.user);
 		break;
 	}
 	return false;
@@ -327,7 +335,7 @@ may_act(struct api *api, const struct api_request *rq, struct who *w,
 		    p->username);
 		return false;
 	}
-	return verify(api, rq, w, pk, rs);
+	return verify(api, rq, w, pk, p->key, rs);
 }
 
 /* may_act for a peer by name; an unknown name passes, for the handler
@@ -712,7 +720,7 @@ h_register(struct api *api, const struct api_request *rq,
 			    w.p.user, user);
 			goto end;
 		}
-		if (!verify(api, rq, &w, pk, rs))
+		if (!verify(api, rq, &w, pk, key, rs))
 			goto end;
 	} else {
 		/* No key given: the one bound to the name, if any, must
@@ -1067,6 +1075,73 @@ h_message_inbox(struct api *api, const struct api_request *rq,
 
 /* --- keys --- */
 
+/* POST /session: a keyed user, in a request signed with the key, opens a
+ * session whose MACs then stand in for signatures (chat-protocol(7)). */
+static void
+h_session(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	unsigned char cpk[crypto_scalarmult_BYTES], spk[sizeof(cpk)];
+	char sid[SIG_SID_LEN + 1], b64[KEY_B64_LEN + 1], ts[TS_LEN];
+	const char *user;
+	struct store_peer p;
+	enum store_status st;
+	struct who w;
+	json_t *o, *v;
+	size_t got;
+	int64_t now;
+
+	if (!who_of(rq, &w, rs) || (o = body_object(rq, rs)) == NULL)
+		return;
+	if ((user = field_user(o, "username", rs)) == NULL)
+		goto end;
+	v = json_object_get(o, "key");
+	if (!json_is_string(v) || json_string_length(v) != KEY_B64_LEN ||
+	    sodium_base642bin(cpk, sizeof(cpk), json_string_value(v),
+	    KEY_B64_LEN, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    got != sizeof(cpk)) {
+		api_error(rs, 400, "invalid_key", "key must be an X25519 public"
+		    " key in base64");
+		goto end;
+	}
+	if ((st = store_peer_get(api->store, user, &p)) != STORE_OK) {
+		store_error(rs, st);
+		goto end;
+	}
+	if (p.key[0] == '\0') {
+		api_error(rs, 409, "no_key", "%s has no key: sessions are for"
+		    " names with one", p.username);
+		goto end;
+	}
+	if (w.have && w.p.session) {
+		api_error(rs, 401, "signature_required", "a session is opened"
+		    " by a request signed with the key itself");
+		goto end;
+	}
+	if (!may_act(api, rq, &w, &p, rs))
+		goto end;
+	now = now_ms();
+	switch (auth_session_open(api->auth, p.username, p.key, cpk, now, sid,
+	    spk)) {
+	case AUTH_OK:
+		break;
+	case AUTH_FULL:
+		api_error(rs, 503, "sessions_full", "too many sessions; try"
+		    " later");
+		goto end;
+	default:
+		api_error(rs, 400, "invalid_key", "that key cannot make a"
+		    " session");
+		goto end;
+	}
+	key_b64(spk, b64);
+	ts_format(now + AUTH_SESSION_MS, ts);
+	answer(rs, 201, json_pack("{s:s, s:s, s:s, s:s}", "session", sid,
+	    "username", p.username, "key", b64, "expires", ts));
+end:
+	json_decref(o);
+}
+
 /* What a new key signs to show it is held: "chat-rotate-v1\n" USER "\n"
  * OLD-KEY "\n" NEW-KEY, the keys in base64. */
 static bool
@@ -1172,6 +1247,7 @@ static const struct route {
 	{ "/message/inbox", false, h_message_inbox },
 	{ "/logout", true, h_logout },
 	{ "/key/rotate", true, h_key_rotate },
+	{ "/session", true, h_session },
 	{ "/healthz", false, h_healthz },
 };
 

@@ -69,19 +69,36 @@ field(const char *s, bool last, size_t *len)
 	return s;
 }
 
+/* Decodes exactly len bytes of canonical base64 from the field f. */
+static bool
+b64_field(const char *f, size_t flen, unsigned char *out, size_t len,
+    int variant)
+{
+	char again[SIG_B64_LEN + 1];
+	size_t got;
+
+	if (flen > SIG_B64_LEN || sodium_base642bin(out, len, f, flen, NULL,
+	    &got, NULL, variant) != 0 || got != len)
+		return false;
+	/* Canonical only: the unused bits of the last digit are 0. */
+	sodium_bin2base64(again, sizeof(again), out, len, variant);
+	return strlen(again) == flen && memcmp(again, f, flen) == 0;
+}
+
 bool
 sig_parse(const char *value, struct sig_parts *out)
 {
 	const char *f, *p = value;
-	char num[24], b64[SIG_B64_LEN + 1];
-	size_t len, got;
+	char num[24];
+	size_t len;
 	int64_t ts;
 
 	if (value == NULL || strlen(value) > SIG_HEADER_MAX)
 		return false;
 	if ((f = field(p, false, &len)) == NULL || len != 2 ||
-	    memcmp(f, "v1", 2) != 0)
+	    (memcmp(f, "v1", 2) != 0 && memcmp(f, "s1", 2) != 0))
 		return false;
+	out->session = f[0] == 's';
 	p = f + len + 1;
 	if ((f = field(p, false, &len)) == NULL || len > USERNAME_MAX)
 		return false;
@@ -100,17 +117,54 @@ sig_parse(const char *value, struct sig_parts *out)
 		return false;
 	out->ts = ts;
 	p = f + len + 1;
-	if ((f = field(p, true, &len)) == NULL || len != SIG_B64_LEN ||
-	    strchr(f, ' ') != NULL)
-		return false;
-	if (sodium_base642bin(out->sig, sizeof(out->sig), f, len, NULL, &got,
-	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    got != sizeof(out->sig))
-		return false;
-	/* Canonical base64 only: the unused bits of the last digit are 0. */
-	sodium_bin2base64(b64, sizeof(b64), out->sig, sizeof(out->sig),
+	if (out->session) {
+		unsigned char id[16];
+
+		if ((f = field(p, false, &len)) == NULL || len != SIG_SID_LEN ||
+		    !b64_field(f, len, id, sizeof(id),
+		    sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+			return false;
+		memcpy(out->sid, f, len);
+		out->sid[len] = '\0';
+		p = f + len + 1;
+		return (f = field(p, true, &len)) != NULL &&
+		    len == SIG_MAC_B64_LEN && b64_field(f, len, out->mac,
+		    sizeof(out->mac), sodium_base64_VARIANT_ORIGINAL);
+	}
+	return (f = field(p, true, &len)) != NULL && len == SIG_B64_LEN &&
+	    b64_field(f, len, out->sig, sizeof(out->sig),
 	    sodium_base64_VARIANT_ORIGINAL);
-	return memcmp(b64, f, SIG_B64_LEN) == 0;
+}
+
+bool
+sig_session_header(const unsigned char key[SIG_KEYLEN], const char *sid,
+    const char *method, const char *target, const char *user, int64_t ts,
+    const void *body, size_t body_len, char *out, size_t outlen)
+{
+	unsigned char d[crypto_hash_sha256_BYTES];
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	char b64[SIG_MAC_B64_LEN + 1];
+	int n;
+
+	sig_digest(method, target, user, ts, body, body_len, d);
+	crypto_auth_hmacsha256(mac, d, sizeof(d), key);
+	sodium_bin2base64(b64, sizeof(b64), mac, sizeof(mac),
+	    sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf(out, outlen, "s1 %s %lld %s %s", user, (long long)ts, sid,
+	    b64);
+	return n > 0 && (size_t)n < outlen;
+}
+
+bool
+sig_session_verify(const struct sig_parts *p,
+    const unsigned char key[SIG_KEYLEN], const char *method,
+    const char *target, const void *body, size_t body_len)
+{
+	unsigned char d[crypto_hash_sha256_BYTES];
+
+	sig_digest(method, target, p->user, p->ts, body, body_len, d);
+	return p->session &&
+	    crypto_auth_hmacsha256_verify(p->mac, d, sizeof(d), key) == 0;
 }
 
 bool
@@ -121,5 +175,31 @@ sig_verify(const struct sig_parts *p,
 	unsigned char d[crypto_hash_sha256_BYTES];
 
 	sig_digest(method, target, p->user, p->ts, body, body_len, d);
-	return crypto_sign_verify_detached(p->sig, d, sizeof(d), pk) == 0;
+	return !p->session &&
+	    crypto_sign_verify_detached(p->sig, d, sizeof(d), pk) == 0;
+}
+
+bool
+sig_session_key(const unsigned char my_sk[crypto_scalarmult_BYTES],
+    const unsigned char their_pk[crypto_scalarmult_BYTES],
+    const unsigned char client_pk[crypto_scalarmult_BYTES],
+    const unsigned char server_pk[crypto_scalarmult_BYTES],
+    unsigned char key[SIG_KEYLEN])
+{
+	static const char label[] = "chat-session-v1";
+	unsigned char q[crypto_scalarmult_BYTES];
+	crypto_generichash_state h;
+
+	if (crypto_scalarmult(q, my_sk, their_pk) != 0)
+		return false;
+	crypto_generichash_init(&h, NULL, 0, SIG_KEYLEN);
+	crypto_generichash_update(&h, (const unsigned char *)label,
+	    sizeof(label) - 1);
+	crypto_generichash_update(&h, q, sizeof(q));
+	crypto_generichash_update(&h, client_pk, crypto_scalarmult_BYTES);
+	crypto_generichash_update(&h, server_pk, crypto_scalarmult_BYTES);
+	crypto_generichash_final(&h, key, SIG_KEYLEN);
+	sodium_memzero(q, sizeof(q));
+	sodium_memzero(&h, sizeof(h));
+	return true;
 }

@@ -34,10 +34,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in[size] = '\0';
 	if (!sig_parse(in, &p))
 		return 0;
-	sodium_bin2base64(b64, sizeof(b64), p.sig, sizeof(p.sig),
-	    sodium_base64_VARIANT_ORIGINAL);
-	snprintf(out, sizeof(out), "v1 %s %lld %s", p.user, (long long)p.ts,
-	    b64);
+	if (p.session) {
+		unsigned char key[SIG_KEYLEN] = { 9 };
+
+		sodium_bin2base64(b64, sizeof(b64), p.mac, sizeof(p.mac),
+		    sodium_base64_VARIANT_ORIGINAL);
+		snprintf(out, sizeof(out), "s1 %s %lld %s %s", p.user,
+		    (long long)p.ts, p.sid, b64);
+		CHECK(!sig_session_verify(&p, key, "POST", "/message/create/",
+		    "{}", 2));
+	} else {
+		sodium_bin2base64(b64, sizeof(b64), p.sig, sizeof(p.sig),
+		    sodium_base64_VARIANT_ORIGINAL);
+		snprintf(out, sizeof(out), "v1 %s %lld %s", p.user,
+		    (long long)p.ts, b64);
+	}
 	CHECK(strcmp(in, out) == 0);
 	CHECK(!sig_verify(&p, pk, "POST", "/message/create/", "{}", 2));
 	return 0;

@@ -14,7 +14,10 @@
 #include <sodium.h>
 
 #include "core/jarena.h"
+#include "core/util.h"
 #include "dir/api.h"
+#include "sec/keys.h"
+#include "sec/sig.h"
 
 struct fixture {
 	char dir[64];
@@ -334,10 +337,156 @@ messages_paging_last_and_limits(void **state)
 	json_decref(o);
 }
 
+/* A request signed v1 with sk as user, or s1 in the session sid/key. */
+static json_t *
+call_as(struct fixture *f, const char *method, const char *path,
+    const char *query, const char *body, const char *user,
+    const unsigned char *sk, const char *sid, const unsigned char *key,
+    int64_t ts, int *status)
+{
+	char target[1024], v[SIG_HEADER_MAX + 1];
+
+	snprintf(target, sizeof(target), "%s%s%s", path, query != NULL ? "?" :
+	    "", query != NULL ? query : "");
+	if (sid != NULL)
+		assert_true(sig_session_header(key, sid, method, target, user, ts,
+		    body != NULL ? body : "", body != NULL ? strlen(body) : 0, v,
+		    sizeof(v)));
+	else
+		assert_true(sig_header(sk, method, target, user, ts, body != NULL ?
+		    body : "", body != NULL ? strlen(body) : 0, v, sizeof(v)));
+	return call_sig(f, method, path, query, body, v, status);
+}
+
+/* status is read through a pointer: the call that sets it is an argument
+ * too, and C does not order the evaluation of arguments. */
+static void
+expect_code(json_t *o, const int *status, int want_status, const char *want)
+{
+	assert_int_equal(*status, want_status);
+	assert_string_equal(json_string_value(json_object_get(o, "code")), want);
+	json_decref(o);
+}
+
+/* Sessions: opened by a signed request, then MACs stand in for
+ * signatures, and each way to misuse one is refused. */
+static void
+sessions(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char pk[32], sk[64], pk2[32], sk2[64], pk3[32], sk3[64];
+	unsigned char cpk[32], csk[32];
+	unsigned char spk[32], key[SIG_KEYLEN], bad[SIG_KEYLEN];
+	char b64[KEY_B64_LEN + 1], body[256], sid[SIG_SID_LEN + 1];
+	const char *create = "{\"sender\":\"alice\",\"receiver\":\"bob\","
+	    "\"content\":\"in a session\"}";
+	int64_t now = now_ms();
+	size_t got;
+	json_t *o;
+	int st;
+
+	crypto_sign_keypair(pk, sk);
+	crypto_sign_keypair(pk2, sk2);
+	key_b64(pk, b64);
+	snprintf(body, sizeof(body), "{\"username\":\"alice\",\"port\":5000,"
+	    "\"key\":\"%s\"}", b64);
+	json_decref(call_as(f, "POST", "/register", NULL, body, "alice", sk,
+	    NULL, NULL, now, &st));
+	assert_int_equal(st, 201);
+	/* bob has a key of his own */
+	crypto_sign_keypair(pk3, sk3);
+	key_b64(pk3, b64);
+	snprintf(body, sizeof(body), "{\"username\":\"bob\",\"port\":5001,"
+	    "\"key\":\"%s\"}", b64);
+	json_decref(call_as(f, "POST", "/register", NULL, body, "bob", sk3,
+	    NULL, NULL, now, &st));
+	assert_int_equal(st, 201);
+
+	crypto_box_keypair(cpk, csk);
+	key_b64(cpk, b64);
+	snprintf(body, sizeof(body), "{\"username\":\"alice\",\"key\":\"%s\"}",
+	    b64);
+	/* unsigned, or signed by another key: no session */
+	expect_code(call(f, "POST", "/session", NULL, body, &st), &st, 401,
+	    "signature_required");
+	expect_code(call_as(f, "POST", "/session", NULL, body, "alice", sk2,
+	    NULL, NULL, now, &st), &st, 401, "bad_signature");
+	o = call_as(f, "POST", "/session", NULL, body, "alice", sk, NULL, NULL,
+	    now, &st);
+	assert_int_equal(st, 201);
+	snprintf(sid, sizeof(sid), "%s", json_string_value(json_object_get(o,
+	    "session")));
+	assert_int_equal(strlen(sid), SIG_SID_LEN);
+	assert_int_equal(sodium_base642bin(spk, sizeof(spk),
+	    json_string_value(json_object_get(o, "key")), KEY_B64_LEN, NULL,
+	    &got, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
+	json_decref(o);
+	assert_true(sig_session_key(csk, spk, cpk, spk, key));
+
+	/* a MAC in the session acts for alice, once */
+	o = call_as(f, "POST", "/message/create/", NULL, create, "alice", NULL,
+	    sid, key, now, &st);
+	assert_int_equal(st, 201);
+	json_decref(o);
+	o = call_as(f, "POST", "/message/create/", NULL, create, "alice", NULL,
+	    sid, key, now, &st);
+	expect_code(o, &st, 401, "replayed_signature");
+	o = call_as(f, "GET", "/message/inbox/", "username=alice", NULL,
+	    "alice", NULL, sid, key, now, &st);
+	assert_int_equal(st, 200);
+	json_decref(o);
+	/* a wrong key, a wrong id, another user's name, an old time */
+	memcpy(bad, key, sizeof(bad));
+	bad[0] ^= 1;
+	expect_code(call_as(f, "POST", "/message/create/", NULL, create,
+	    "alice", NULL, sid, bad, now + 1, &st), &st, 401, "bad_signature");
+	expect_code(call_as(f, "POST", "/message/create/", NULL, create,
+	    "alice", NULL, "AAAAAAAAAAAAAAAAAAAAAA", key, now + 2, &st), &st, 401,
+	    "unknown_session");
+	expect_code(call_as(f, "GET", "/message/inbox/", "username=bob", NULL,
+	    "bob", NULL, sid, key, now + 3, &st), &st, 401, "unknown_session");
+	expect_code(call_as(f, "POST", "/message/create/", NULL, create,
+	    "alice", NULL, sid, key, now - 400000, &st), &st, 401,
+	    "stale_signature");
+	/* a session does not open another */
+	expect_code(call_as(f, "POST", "/session", NULL, body, "alice", NULL,
+	    sid, key, now + 4, &st), &st, 401, "signature_required");
+	reg(f, "carol");
+	/* a rotated key ends its sessions */
+	{
+		char msg[256], sigb64[SIG_B64_LEN + 1], nb64[KEY_B64_LEN + 1];
+		unsigned char sig[64];
+		char old[KEY_B64_LEN + 1];
+
+		key_b64(pk, old);
+		key_b64(pk2, nb64);
+		snprintf(msg, sizeof(msg), "chat-rotate-v1\nalice\n%s\n%s", old,
+		    nb64);
+		crypto_sign_detached(sig, NULL, (unsigned char *)msg, strlen(msg),
+		    sk2);
+		sodium_bin2base64(sigb64, sizeof(sigb64), sig, sizeof(sig),
+		    sodium_base64_VARIANT_ORIGINAL);
+		snprintf(body, sizeof(body), "{\"username\":\"alice\",\"key\":"
+		    "\"%s\",\"proof\":\"%s\"}", nb64, sigb64);
+		o = call_as(f, "POST", "/key/rotate", NULL, body, "alice", NULL,
+		    sid, key, now + 5, &st);
+		assert_int_equal(st, 200);
+		json_decref(o);
+	}
+	expect_code(call_as(f, "POST", "/message/create/", NULL, create,
+	    "alice", NULL, sid, key, now + 6, &st), &st, 401, "unknown_session");
+	/* an unkeyed name has no sessions */
+	snprintf(body, sizeof(body), "{\"username\":\"carol\",\"key\":\"%s\"}",
+	    b64);
+	expect_code(call(f, "POST", "/session", NULL, body, &st), &st, 409,
+	    "no_key");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(routes_and_methods, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(register_fills_observed_ip,

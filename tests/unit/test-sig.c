@@ -221,6 +221,47 @@ full_cache_refuses(void **state)
 	auth_free(a);
 }
 
+/* s1: the session header, its MAC and the key both sides derive. */
+static void
+session_header_and_key(void **state)
+{
+	unsigned char cpk[32], csk[32], spk[32], ssk[32], k1[SIG_KEYLEN];
+	unsigned char k2[SIG_KEYLEN], zero[32] = { 0 };
+	char v[SIG_HEADER_MAX + 1];
+	const char *sid = "AAECAwQFBgcICQoLDA0ODw";
+	struct sig_parts p;
+
+	(void)state;
+	crypto_box_keypair(cpk, csk);
+	crypto_box_keypair(spk, ssk);
+	assert_true(sig_session_key(csk, spk, cpk, spk, k1));
+	assert_true(sig_session_key(ssk, cpk, cpk, spk, k2));
+	assert_memory_equal(k1, k2, sizeof(k1));
+	/* a public key of low order makes no key */
+	assert_false(sig_session_key(ssk, zero, zero, spk, k2));
+
+	assert_true(sig_session_header(k1, sid, "POST", "/logout", "alice", NOW,
+	    "{}", 2, v, sizeof(v)));
+	assert_true(sig_parse(v, &p));
+	assert_true(p.session);
+	assert_string_equal(p.sid, sid);
+	assert_true(sig_session_verify(&p, k1, "POST", "/logout", "{}", 2));
+	assert_false(sig_session_verify(&p, k1, "POST", "/logout", "{ }", 3));
+	assert_false(sig_session_verify(&p, k1, "POST", "/logout/", "{}", 2));
+	k2[0] ^= 1;
+	assert_false(sig_session_verify(&p, k2, "POST", "/logout", "{}", 2));
+	/* an s1 header is no v1 signature, whatever its bytes */
+	assert_false(sig_verify(&p, k1, "POST", "/logout", "{}", 2));
+	/* a malformed id or MAC */
+	assert_false(sig_parse("s1 alice 1 AAECAwQFBgcICQoLDA0OD "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &p));
+	assert_false(sig_parse("s1 alice 1 AAECAwQFBgcICQoLDA0ODw "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", &p));
+	assert_false(sig_parse("s1 alice 1 AAECAwQFBgcICQoLDA0ODw", &p));
+	assert_true(sig_parse("s1 alice 1 AAECAwQFBgcICQoLDA0ODw "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &p));
+}
+
 int
 main(void)
 {
@@ -230,6 +271,7 @@ main(void)
 		cmocka_unit_test(malformed_headers_refused),
 		cmocka_unit_test(window_and_replay),
 		cmocka_unit_test(full_cache_refuses),
+		cmocka_unit_test(session_header_and_key),
 	};
 
 	return cmocka_run_group_tests(tests, keys, NULL);

@@ -76,6 +76,9 @@ utf8(void **state)
 	assert_false(valid_utf8("\xff", 1));
 	assert_false(valid_utf8("\xc3", 1));		/* cut short */
 	assert_false(valid_utf8("\xc0\xaf", 2));	/* overlong */
+	assert_false(valid_utf8("\xe0\x82\x80", 3));	/* U+0080 in 3 bytes */
+	assert_false(valid_utf8("\xf0\x8f\xbf\xbf", 4));	/* U+FFFF in 4 */
+	assert_true(valid_utf8("\xe0\xa0\x80", 3));	/* U+0800, the least */
 	assert_false(valid_utf8("\xed\xa0\x80", 3));	/* surrogate */
 	assert_false(valid_utf8("a\0b", 3));
 }

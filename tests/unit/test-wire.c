@@ -180,6 +180,7 @@ garbage_is_bad_json(void **state)
 	    "{\"type\":\"msg\",\"uid\":\"a b\",\"text\":\"x\"}",
 	    "{\"type\":\"msg\",\"uid\":\"a\",\"text\":5}",
 	    "{\"type\":\"ack\"}", "{\"type\":\"nope\"}",
+	    "{\"type\":\"ack\",\"uid\":\"a b\"}",
 	    "{\"type\":\"msg\",\"uid\":\"a\",\"uid\":\"b\",\"text\":\"x\"}" };
 	struct wire_obj w;
 	size_t i;
@@ -191,6 +192,28 @@ garbage_is_bad_json(void **state)
 		assert_string_equal(w.code, "bad_json");
 		wire_obj_free(&w);
 	}
+}
+
+/* A msg text of 64 KiB is taken; one byte more is refused. */
+static void
+text_limit(void **state)
+{
+	size_t n = WIRE_TEXT_MAX + 1, len;
+	char *line = malloc(n + 64);
+	struct wire_obj w;
+
+	(void)state;
+	assert_non_null(line);
+	for (size_t t = WIRE_TEXT_MAX; t <= n; t++) {
+		len = (size_t)sprintf(line, "{\"type\":\"msg\",\"uid\":\"u\",\"text\":\"");
+		memset(line + len, 'x', t);
+		len += t;
+		len += (size_t)sprintf(line + len, "\"}");
+		assert_int_equal(wire_parse(line, len, &w),
+		    t == WIRE_TEXT_MAX ? WIRE_MSG : WIRE_BAD);
+		wire_obj_free(&w);
+	}
+	free(line);
 }
 
 static void
@@ -262,6 +285,7 @@ main(void)
 		cmocka_unit_test(objects_round_trip),
 		cmocka_unit_test(hello_checks),
 		cmocka_unit_test(garbage_is_bad_json),
+		cmocka_unit_test(text_limit),
 		cmocka_unit_test(seen_survives_reopen),
 		cmocka_unit_test(seen_is_bounded),
 	};
