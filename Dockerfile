@@ -3,12 +3,18 @@
 #
 #   docker build -t chat-dird .
 #   docker run -d -p 8000:8000 -v chat:/var/lib/chat chat-dird
+#
+# On PostgreSQL, give the database URL in CHAT_DB (the volume is then
+# unused); any number of such containers may share one database:
+#
+#   docker run -d -p 8000:8000 \
+#     -e CHAT_DB=postgresql://chat:secret@db.example/chat chat-dird
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config \
       libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev \
-      libsodium-dev \
+      libsodium-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -18,7 +24,7 @@ FROM debian:bookworm-slim
 # curl is only for the HEALTHCHECK.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libmicrohttpd12 libsqlite3-0 \
-      libjansson4 libcurl4 libsodium23 curl \
+      libpq5 libjansson4 libcurl4 libsodium23 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --user-group --home-dir /var/lib/chat \
       --shell /usr/sbin/nologin chat \

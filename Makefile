@@ -10,7 +10,7 @@ COMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
-PKGS      = libmicrohttpd sqlite3 jansson libcurl libsodium
+PKGS      = libmicrohttpd sqlite3 libpq jansson libcurl libsodium
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -82,6 +82,11 @@ check: deps
 	@$(MAKE) --no-print-directory all units
 	@tests/run
 
+# The API suites on PostgreSQL only (check runs them on both backends).
+check-pg: deps
+	@$(MAKE) --no-print-directory all units
+	@CHAT_TEST_STORE=pg tests/run
+
 # The whole suite again on an AddressSanitizer + UndefinedBehaviorSanitizer
 # build: any report fails the test that caused it.
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -130,6 +135,6 @@ install: all
 clean:
 	rm -rf bin build
 
-.PHONY: all deps units benches check asan-check fuzz mutate run bench docker-test \
+.PHONY: all deps units benches check check-pg asan-check fuzz mutate run bench docker-test \
 	install clean
 .SECONDARY: $(LIBOBJ)

@@ -18,6 +18,7 @@ chat-dird          n        --max-conns
 chat-dird          seconds  --idle-timeout
 chat-dird          seconds  --presence
 chat-dird          n        --threads
+chat-dird          n        --pool
 chat-dird          -        -q --quiet
 chat-dird          -        --require-keys
 chat-dird          seconds  --auth-window

@@ -11,9 +11,29 @@ fi
 # (tests/README); tests/run sets it, this is for bats run by hand.
 : "${BATS_TEST_TIMEOUT:=180}"
 
+# pg_db: a fresh database on the test PostgreSQL (CHAT_TEST_PG, the
+# folder tests/pg-cluster started it in); prints its URL.
+pg_db() {
+	"$BATS_TEST_DIRNAME/pg-cluster" url "$CHAT_TEST_PG" \
+		"t$$_${BATS_TEST_NUMBER:-0}_$RANDOM"
+}
+
+# db_sql SQL: runs SQL on the test's database, the SQLite file or the
+# PostgreSQL URL in DIRD_DB, and prints the rows.
+db_sql() {
+	case $DIRD_DB in
+	postgres://* | postgresql://*) psql -X -q -A -t -d "$DIRD_DB" -c "$1" ;;
+	*) sqlite3 "$DIRD_DB" "$1" ;;
+	esac
+}
+
 # start_dird [ARGS...]: starts chat-dird, waits for its "listening" line,
 # and sets DIRD_PID, DIRD_PORT, DIRD_DB, CHAT_SERVER (exported), DIRD_LOG.
+# With CHAT_TEST_PG set, the database is a fresh one on that PostgreSQL.
 start_dird() {
+	if [ -z "${DIRD_DB:-}" ] && [ -n "${CHAT_TEST_PG:-}" ]; then
+		DIRD_DB=$(pg_db) || return 1
+	fi
 	DIRD_DB=${DIRD_DB:-$BATS_TEST_TMPDIR/dir.db}
 	DIRD_LOG=$BATS_TEST_TMPDIR/dird.log
 	DIRD_OUT=$BATS_TEST_TMPDIR/dird.out

@@ -1,5 +1,5 @@
 /* chat-dird: the directory daemon. Flags and wiring only: the API is in
- * lib/api.c, storage in lib/store.c, HTTP in lib/httpd.c. */
+ * lib/dir/api.c, storage behind lib/dir/store.h, HTTP in lib/dir/httpd.c. */
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -29,7 +29,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chat-dird [-q] [-l addr:port] [-d path] [--sync normal|full]\n"
+	    "usage: chat-dird [-q] [-l addr:port] [-d path|url]"
+	    " [--sync normal|full] [--pool n]\n"
 	    "                 [--max-body bytes] [--max-content bytes]"
 	    " [--max-conns n]\n"
 	    "                 [--idle-timeout seconds] [--presence seconds]"
@@ -37,13 +38,15 @@ usage(FILE *f)
 	    "                 [--stun addr:port | --no-stun]\n"
 	    "                 [--require-keys] [--auth-window seconds]"
 	    " [--replay-cache n]\n"
-	    "       chat-dird [-d path] --release name\n"
+	    "       chat-dird [-d path|url] --release name\n"
 	    "  -l, --listen ADDR:PORT    address to serve (127.0.0.1:8000;"
 	    " port 0: any free)\n"
-	    "  -d, --db PATH             database file (CHAT_DB, else"
-	    " chat-dird.db)\n"
-	    "      --sync normal|full    full also survives power loss"
+	    "  -d, --db PATH|URL         SQLite file, or postgresql:// URL"
+	    " (CHAT_DB,\n"
+	    "                            else chat-dird.db)\n"
+	    "      --sync normal|full    SQLite: full also survives power loss"
 	    " (normal)\n"
+	    "      --pool N              PostgreSQL: most connections (4)\n"
 	    "      --max-body BYTES      largest request body (1048576)\n"
 	    "      --max-content BYTES   largest message content (65536)\n"
 	    "      --max-conns N         most connections at once (10000)\n"
@@ -85,6 +88,21 @@ opt_int(const char *name, const char *v, int64_t min, int64_t max,
 	return false;
 }
 
+/* The database argument as logs may show it: a URL without the user and
+ * password before its '@'. */
+static void
+db_shown(const char *db, char *out, size_t len)
+{
+	const char *scheme = strstr(db, "://"), *at;
+
+	if (scheme == NULL || (at = strchr(scheme + 3, '@')) == NULL ||
+	    (strchr(scheme + 3, '/') != NULL && strchr(scheme + 3, '/') < at)) {
+		snprintf(out, len, "%s", db);
+		return;
+	}
+	snprintf(out, len, "%.*s%s", (int)(scheme + 3 - db), db, at + 1);
+}
+
 /* Descriptors for many connections: raise the soft limit to the hard. */
 static void
 raise_nofile(void)
@@ -124,7 +142,7 @@ main(int argc, char **argv)
 {
 	enum { O_SYNC = 256, O_MAX_BODY, O_MAX_CONTENT, O_MAX_CONNS,
 	    O_IDLE, O_PRESENCE, O_THREADS, O_VERSION, O_REQUIRE_KEYS,
-	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_STUN, O_NO_STUN };
+	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_STUN, O_NO_STUN, O_POOL };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
@@ -141,6 +159,7 @@ main(int argc, char **argv)
 		{ "release", required_argument, NULL, O_RELEASE },
 		{ "stun", required_argument, NULL, O_STUN },
 		{ "no-stun", no_argument, NULL, O_NO_STUN },
+		{ "pool", required_argument, NULL, O_POOL },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -155,6 +174,7 @@ main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	char host[NETADDR_HOSTLEN], bound[NETADDR_HOSTLEN], err[512];
+	char shown[512];
 	struct store *store = NULL;
 	struct api *api = NULL;
 	struct httpd *h = NULL;
@@ -257,6 +277,11 @@ main(int argc, char **argv)
 		case O_NO_STUN:
 			no_stun = true;
 			break;
+		case O_POOL:
+			if (!opt_int("pool", optarg, 1, 1000, &v))
+				return EX_USAGE;
+			sopts.pool = (int)v;
+			break;
 		default:
 			usage(stderr);
 			return EX_USAGE;
@@ -307,17 +332,18 @@ main(int argc, char **argv)
 	if (sodium_init() < 0)
 		return die(EX_SOFTWARE, "libsodium", "cannot initialise");
 	sopts.path = db;
+	db_shown(db, shown, sizeof(shown));
 	switch (store_open(&sopts, &store, err, sizeof(err))) {
 	case STORE_OK:
 		break;
 	case STORE_NOT_OURS:
 	case STORE_CORRUPT:
 	case STORE_TOO_NEW:
-		return die(EX_DATAERR, db, err);
+		return die(EX_DATAERR, shown, err);
 	case STORE_IO:
-		return die(EX_IOERR, db, err);
+		return die(EX_IOERR, shown, err);
 	default:
-		return die(EX_SOFTWARE, db, err);
+		return die(EX_SOFTWARE, shown, err);
 	}
 	if (release != NULL)
 		return release_name(store, release);
@@ -353,7 +379,7 @@ main(int argc, char **argv)
 		    "cannot write the listening line"));
 	log_event("info", "start", json_pack("{s:s, s:s, s:i, s:s, s:i, s:s,"
 	    " s:i}", "version", CHAT_VERSION, "addr", bound, "port", port,
-	    "db", db, "threads", (int)hcfg.threads, "sync",
+	    "db", shown, "threads", (int)hcfg.threads, "sync",
 	    sopts.sync_full ? "full" : "normal", "stun_port",
 	    stun != NULL ? stund_port(stun) : 0));
 

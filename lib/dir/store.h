@@ -1,6 +1,7 @@
 /* store: the directory's storage interface (peers, friendships, messages).
  * The API speaks only to this header, so a second backend can be added
- * without touching it. The SQLite backend is store.c. */
+ * without touching it. store_open picks the backend by the database
+ * argument: store_pg.c for a postgresql:// URL, else store_sqlite.c. */
 #ifndef CHAT_STORE_H
 #define CHAT_STORE_H
 
@@ -27,8 +28,9 @@ enum store_status {
 #define STORE_KEY_MAX 64	/* bytes of a public key, as text */
 
 struct store_opts {
-	const char *path;
-	bool sync_full;		/* synchronous=FULL: survive power loss */
+	const char *path;	/* a SQLite file, or a postgresql:// URL */
+	bool sync_full;		/* SQLite: synchronous=FULL, survive power loss */
+	int pool;		/* PostgreSQL: most connections (0: default) */
 };
 
 struct store_peer {
@@ -76,7 +78,7 @@ enum store_status store_open(const struct store_opts *opts,
     struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 const char *store_strerror(enum store_status st);
-/* Schema version this program writes. */
+/* Schema version this program writes to a SQLite file. */
 int store_schema_version(void);
 
 enum store_status store_health(struct store *s);
@@ -126,7 +128,7 @@ enum store_status store_messages(struct store *s, const char *peer1,
 enum store_status store_messages_floor(struct store *s, const char *peer1,
     const char *peer2, int64_t after, int64_t last, int64_t *floor);
 
-/* SQLite's plan for a named query ("conversation", "inbox", "peers",
+/* The database's plan for a named query ("conversation", "inbox", "peers",
  * "friends", "peer"), for tests and for operators checking that no query
  * scans a table. Returns false for an unknown name. */
 bool store_plan(struct store *s, const char *query, char *out, size_t len);

@@ -1,4 +1,4 @@
-/* store: the SQLite backend of store.h. One writer connection behind a
+/* store_sqlite: the SQLite backend of store.h. One writer connection behind a
  * mutex (writes serialize in SQLite anyway; this spares busy-waiting) and
  * a pool of reader connections; every statement prepared once per
  * connection. WAL mode: readers never wait for the writer. */
@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dir/store.h"
+#include "dir/store_backend.h"
 #include "core/util.h"
 
 #define APP_ID 0x43484154	/* "CHAT" */
@@ -153,7 +153,8 @@ struct conn {
 	struct conn *next;
 };
 
-struct store {
+struct sq_store {
+	struct store base;
 	char *path;
 	bool sync_full;
 	pthread_mutex_t pool_mu;
@@ -204,25 +205,6 @@ status_of(sqlite3 *db, int rc)
 	}
 }
 
-const char *
-store_strerror(enum store_status st)
-{
-	switch (st) {
-	case STORE_OK: return "ok";
-	case STORE_NOT_FOUND: return "peer not found";
-	case STORE_SAME_USER: return "a peer cannot befriend itself";
-	case STORE_FULL: return "storage is full";
-	case STORE_BUSY: return "storage is busy";
-	case STORE_FAILED: return "storage failed";
-	case STORE_NOT_OURS: return "not a chat-dird database";
-	case STORE_CORRUPT: return "database is corrupt";
-	case STORE_TOO_NEW: return "database is from a newer chat-dird";
-	case STORE_IO: return "cannot open database";
-	case STORE_KEY_MISMATCH: return "the name is bound to another key";
-	}
-	return "unknown error";
-}
-
 int
 store_schema_version(void)
 {
@@ -241,7 +223,7 @@ conn_free(struct conn *c)
 }
 
 static struct conn *
-conn_open(struct store *s)
+conn_open(struct sq_store *s)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -282,7 +264,7 @@ done(sqlite3_stmt *st)
 }
 
 static struct conn *
-reader_get(struct store *s)
+reader_get(struct sq_store *s)
 {
 	struct conn *c;
 
@@ -295,7 +277,7 @@ reader_get(struct store *s)
 }
 
 static void
-reader_put(struct store *s, struct conn *c)
+reader_put(struct sq_store *s, struct conn *c)
 {
 	pthread_mutex_lock(&s->pool_mu);
 	c->next = s->pool;
@@ -317,7 +299,7 @@ step_simple(struct conn *c, enum stmt which)
 }
 
 static enum store_status
-writer_begin(struct store *s, struct conn **out)
+writer_begin(struct sq_store *s, struct conn **out)
 {
 	enum store_status st;
 
@@ -338,7 +320,7 @@ writer_begin(struct store *s, struct conn **out)
 
 /* Commits when st is STORE_OK, else rolls back; returns the outcome. */
 static enum store_status
-writer_end(struct store *s, enum store_status st)
+writer_end(struct sq_store *s, enum store_status st)
 {
 	struct conn *c = s->writer;
 
@@ -451,7 +433,7 @@ fail:
  * idle always begins while the first pass is still copying. Without it the
  * WAL grows without end under steady writes. */
 static void
-checkpoint(struct store *s, struct conn *c)
+checkpoint(struct sq_store *s, struct conn *c)
 {
 	int log = 0, done = 0;
 
@@ -469,7 +451,7 @@ checkpoint(struct store *s, struct conn *c)
 static void *
 ckpt_main(void *arg)
 {
-	struct store *s = arg;
+	struct sq_store *s = arg;
 	struct conn *c = conn_open(s);
 
 	pthread_mutex_lock(&s->ckpt_mu);
@@ -497,7 +479,7 @@ ckpt_main(void *arg)
 static int
 wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-	struct store *s = arg;
+	struct sq_store *s = arg;
 
 	(void)db;
 	(void)name;
@@ -526,12 +508,14 @@ configure_sqlite(void)
 	    SUBJOURNAL_IN_MEMORY);
 }
 
-enum store_status
-store_open(const struct store_opts *opts, struct store **out, char *err,
+static void sq_close(struct store *base);
+
+static enum store_status
+sq_open(const struct store_opts *opts, struct store **out, char *err,
     size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct store *s;
+	struct sq_store *s;
 	enum store_status st;
 
 	snprintf(err, errlen, "out of memory");
@@ -541,6 +525,7 @@ store_open(const struct store_opts *opts, struct store **out, char *err,
 	sqlite3_soft_heap_limit64(STORE_HEAP_LIMIT);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return STORE_FAILED;
+	s->base.be = &store_sqlite_backend;
 	if ((s->path = strdup(opts->path)) == NULL) {
 		free(s);
 		return STORE_FAILED;
@@ -599,16 +584,17 @@ store_open(const struct store_opts *opts, struct store **out, char *err,
 		goto fail;
 	}
 	s->ckpt_running = true;
-	*out = s;
+	*out = &s->base;
 	return STORE_OK;
 fail:
-	store_close(s);
+	sq_close(&s->base);
 	return st;
 }
 
-void
-store_close(struct store *s)
+static void
+sq_close(struct store *base)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c, *next;
 
 	if (s == NULL)
@@ -636,9 +622,10 @@ store_close(struct store *s)
 	free(s);
 }
 
-enum store_status
-store_health(struct store *s)
+static enum store_status
+sq_health(struct store *base)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c = reader_get(s);
 	sqlite3_stmt *st;
 	enum store_status res = STORE_FAILED;
@@ -739,11 +726,12 @@ peer_get(struct conn *c, const char *username, struct store_peer *out)
 	return res;
 }
 
-enum store_status
-store_register(struct store *s, const char *username, const char *ip,
+static enum store_status
+sq_register(struct store *base, const char *username, const char *ip,
     int port, const char *key, int64_t now, struct store_peer *out,
     bool *created)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c;
 	sqlite3_stmt *st;
 	enum store_status res;
@@ -792,7 +780,7 @@ end:
  * transaction of its own: STORE_NOT_FOUND when it changed none and the
  * name is unknown, `none` when it changed none and the name is known. */
 static enum store_status
-peer_change(struct store *s, enum stmt which, const char *username,
+peer_change(struct sq_store *s, enum stmt which, const char *username,
     const char *a, const char *b, enum store_status none)
 {
 	struct conn *c;
@@ -827,23 +815,24 @@ end:
 	return writer_end(s, res);
 }
 
-enum store_status
-store_set_key(struct store *s, const char *username, const char *old_key,
+static enum store_status
+sq_set_key(struct store *base, const char *username, const char *old_key,
     const char *new_key)
 {
-	return peer_change(s, ST_SET_KEY, username, old_key, new_key,
+	return peer_change((struct sq_store *)base, ST_SET_KEY, username, old_key, new_key,
 	    STORE_KEY_MISMATCH);
 }
 
-enum store_status
-store_release(struct store *s, const char *username)
+static enum store_status
+sq_release(struct store *base, const char *username)
 {
-	return peer_change(s, ST_RELEASE, username, NULL, NULL, STORE_OK);
+	return peer_change((struct sq_store *)base, ST_RELEASE, username, NULL, NULL, STORE_OK);
 }
 
-enum store_status
-store_peer_get(struct store *s, const char *username, struct store_peer *out)
+static enum store_status
+sq_peer_get(struct store *base, const char *username, struct store_peer *out)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c = reader_get(s);
 	enum store_status res;
 
@@ -854,9 +843,10 @@ store_peer_get(struct store *s, const char *username, struct store_peer *out)
 	return res;
 }
 
-enum store_status
-store_logout(struct store *s, const char *username)
+static enum store_status
+sq_logout(struct store *base, const char *username)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c;
 	sqlite3_stmt *st;
 	enum store_status res;
@@ -900,10 +890,11 @@ each_peer(struct conn *c, sqlite3_stmt *st, store_peer_fn fn, void *arg)
 	return rc == SQLITE_DONE ? STORE_OK : status_of(c->db, rc);
 }
 
-enum store_status
-store_peers(struct store *s, const char *after, int64_t limit,
+static enum store_status
+sq_peers(struct store *base, const char *after, int64_t limit,
     int64_t online_since, store_peer_fn fn, void *arg)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c = reader_get(s);
 	sqlite3_stmt *st;
 	enum store_status res = STORE_FAILED;
@@ -944,10 +935,11 @@ friend_insert(struct conn *c, int64_t a, int64_t b, bool *created)
 	return STORE_OK;
 }
 
-enum store_status
-store_friend_add(struct store *s, const char *user1, const char *user2,
+static enum store_status
+sq_friend_add(struct store *base, const char *user1, const char *user2,
     bool *created)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c;
 	enum store_status res;
 	int64_t a, b;
@@ -968,10 +960,11 @@ end:
 	return writer_end(s, res);
 }
 
-enum store_status
-store_friends(struct store *s, const char *username, const char *after,
+static enum store_status
+sq_friends(struct store *base, const char *username, const char *after,
     int64_t limit, store_peer_fn fn, void *arg)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c = reader_get(s);
 	sqlite3_stmt *st;
 	enum store_status res;
@@ -1188,7 +1181,7 @@ chunk_flush(struct conn *c, struct chunk *ch)
  * A job naming an unknown peer is found out before any of its messages
  * is written, and left out; a storage failure fails the whole group. */
 static void
-group_commit(struct store *s, struct job *group)
+group_commit(struct sq_store *s, struct job *group)
 {
 	struct chunk ch = { .n = 0 };
 	enum store_status res;
@@ -1238,7 +1231,7 @@ mono_us(const struct timespec *t)
 
 /* With job_mu held, as the leader. */
 static void
-await_more(struct store *s)
+await_more(struct sq_store *s)
 {
 	struct timespec now, until;
 	bool busy;
@@ -1302,10 +1295,11 @@ job_sleep(struct job *j)
  * while the leader held the queue's mutex would only block on it.) A
  * job's done and wake are guarded by its own mutex; the queue, leading
  * and the counts by job_mu, taken first when both are. */
-enum store_status
-store_messages_create(struct store *s, struct store_new_message *msgs,
+static enum store_status
+sq_messages_create(struct store *base, struct store_new_message *msgs,
     size_t n, int64_t now, size_t *bad)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	int64_t *peers = calloc(n, 2 * sizeof(*peers));
 	struct job job = { .msgs = msgs, .peers = peers, .n = n, .now = now,
 	    .res = STORE_OK, .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -1414,10 +1408,11 @@ message_query(struct conn *c, const char *peer1, const char *peer2,
 	return STORE_OK;
 }
 
-enum store_status
-store_messages(struct store *s, const char *peer1, const char *peer2,
+static enum store_status
+sq_messages(struct store *base, const char *peer1, const char *peer2,
     int64_t after, int64_t limit, store_message_fn fn, void *arg)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c = reader_get(s);
 	sqlite3_stmt *st;
 	enum store_status res;
@@ -1455,10 +1450,11 @@ end:
 	return res;
 }
 
-enum store_status
-store_messages_floor(struct store *s, const char *peer1, const char *peer2,
+static enum store_status
+sq_messages_floor(struct store *base, const char *peer1, const char *peer2,
     int64_t after, int64_t last, int64_t *floor)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c = reader_get(s);
 	sqlite3_stmt *st;
 	enum store_status res;
@@ -1482,9 +1478,10 @@ end:
 	return res;
 }
 
-bool
-store_plan(struct store *s, const char *query, char *out, size_t len)
+static bool
+sq_plan(struct store *base, const char *query, char *out, size_t len)
 {
+	struct sq_store *s = (struct sq_store *)base;
 	static const struct { const char *name; enum stmt st; } named[] = {
 		{ "conversation", ST_CONV }, { "inbox", ST_INBOX },
 		{ "peers", ST_PEERS }, { "friends", ST_FRIENDS },
@@ -1520,3 +1517,21 @@ store_plan(struct store *s, const char *query, char *out, size_t len)
 	reader_put(s, c);
 	return true;
 }
+
+const struct store_backend store_sqlite_backend = {
+	.open = sq_open,
+	.close = sq_close,
+	.health = sq_health,
+	.reg = sq_register,
+	.set_key = sq_set_key,
+	.release = sq_release,
+	.peer_get = sq_peer_get,
+	.logout = sq_logout,
+	.peers = sq_peers,
+	.friend_add = sq_friend_add,
+	.friends = sq_friends,
+	.messages_create = sq_messages_create,
+	.messages = sq_messages,
+	.messages_floor = sq_messages_floor,
+	.plan = sq_plan,
+};
