@@ -318,6 +318,9 @@ fill_fs() {
 @test "a full disk under the seen file: no ack, stored; printed once more, then never again" {
 	mount_fs
 	export CHAT_HOME=$FS/home
+	# the users' keys (made by setup's registrations) go along
+	mkdir -p "$CHAT_HOME"
+	cp -a "$BATS_TEST_TMPDIR/home/keys" "$CHAT_HOME/"
 	listen "$BATS_TEST_TMPDIR/run1.out" --no-catch-up
 	fill_fs
 	run --separate-stderr chat-send -u alice -t 2 bob disk full
