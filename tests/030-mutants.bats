@@ -45,5 +45,5 @@ bats_require_minimum_version 1.5.0
 		'test: 420-delivery.bats dropped' 'why: w' >"$BATS_TEST_TMPDIR/list"
 	run --separate-stderr env MUTANTS="$BATS_TEST_TMPDIR/list" tests/mutate -n
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"vague: 420-delivery.bats dropped: not test-NAME"* ]]
+	[[ "$stderr" == *"vague: 420-delivery.bats dropped: not [pg:]test-NAME"* ]]
 }
