@@ -846,31 +846,8 @@ sq_peer_get(struct store *base, const char *username, struct store_peer *out)
 static enum store_status
 sq_logout(struct store *base, const char *username)
 {
-	struct sq_store *s = (struct sq_store *)base;
-	struct conn *c;
-	sqlite3_stmt *st;
-	enum store_status res;
-	int rc;
-
-	if ((res = writer_begin(s, &c)) != STORE_OK)
-		return res;
-	if ((st = stmt(c, ST_LOGOUT)) == NULL) {
-		res = STORE_FAILED;
-		goto end;
-	}
-	sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	done(st);
-	if (rc != SQLITE_DONE)
-		res = status_of(c->db, rc);
-	else if (sqlite3_changes(c->db) == 0)
-		res = STORE_NOT_FOUND;
-end:
-	if (res == STORE_NOT_FOUND) {
-		(void)writer_end(s, STORE_OK);	/* nothing was changed */
-		return res;
-	}
-	return writer_end(s, res);
+	return peer_change((struct sq_store *)base, ST_LOGOUT, username, NULL,
+	    NULL, STORE_OK);
 }
 
 static enum store_status
