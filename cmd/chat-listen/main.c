@@ -1,6 +1,6 @@
-/* chat-listen: accept direct connections from peers (wire protocol v1),
- * print every message received as a JSON line, acknowledge it once
- * printed; register with the directory and catch up with the inbox
+/* chat-listen: accept direct connections from peers (wire protocol v2, or
+ * v1 with --plaintext), print every message received as a JSON line,
+ * acknowledge it once printed (the engine: lib/peer/listener.c); register with the directory and catch up with the inbox
  * through chat-register and chat-history, run as children, so that no
  * HTTP client weighs on a listener that runs all day. */
 #include <ctype.h>
@@ -28,6 +28,8 @@
 #include "peer/listener.h"
 #include "peer/seen.h"
 #include "peer/wire.h"
+#include "sec/keys.h"
+#include "sec/noise.h"
 
 #define READ_CHUNK 65536
 #define HEARTBEAT_S 30		/* a third of the directory's presence window */
@@ -38,6 +40,14 @@ struct main {
 	struct listener *l;
 	struct seen *seen;
 	struct reg *reg;	/* the heartbeat, or NULL */
+	const char *server;
+	int64_t timeout_ms;
+};
+
+struct keys {
+	struct keypair kp;
+	uint8_t xsk[NOISE_KEYLEN];
+	char *pins;
 };
 
 static void reg_event(void *arg, void *tag);
@@ -52,13 +62,13 @@ on_signal(int sig)
 	stopping = 1;
 }
 
-enum { OPT_VERSION = 256, OPT_NO_REGISTER, OPT_NO_CATCH_UP };
+enum { OPT_VERSION = 256, OPT_NO_REGISTER, OPT_NO_CATCH_UP, OPT_PLAINTEXT };
 
 static noreturn void
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: chat-listen -u name [-p port] [-a address] "
-	    "[--no-register] [--no-catch-up] [-s url]\n");
+	    "[--no-register] [--no-catch-up] [--plaintext] [-s url]\n");
 	fprintf(f, "       %s -h | --help | --version\n", "chat-listen");
 	exit(status);
 }
@@ -447,6 +457,83 @@ reg_stop(struct reg *r, const char *user, const char *server)
 	r->path = NULL;
 }
 
+/* The user's key (made on first use, as every keyed program does) and
+ * its X25519 form for wire v2. Without one, --plaintext speaks v1 only. */
+static void
+load_keys(struct listener_cfg *cfg, struct keys *k, const char *user)
+{
+	char *home = cli_home(NULL), err[512];
+	enum key_status st = KEY_NONE;
+
+	if (home != NULL)
+		st = key_load(home, user, true, &k->kp, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "no CHAT_HOME and no HOME to keep "
+		    "a key in");
+	if (st != KEY_OK && st != KEY_CREATED) {
+		free(home);
+		if (cfg->plaintext) {
+			cli_warn("%s; speaking only v1, in plaintext", err);
+			return;
+		}
+		cli_die(st == KEY_OPEN ? EX_NOPERM : st == KEY_BAD ?
+		    EX_DATAERR : EX_IOERR, "%s (--plaintext speaks v1 without "
+		    "a key)", err);
+	}
+	if (noise_key_from_ed25519(k->xsk, k->kp.sk) != 0 ||
+	    (k->pins = key_path(home, user, ".pins")) == NULL)
+		cli_die(EX_SOFTWARE, "cannot derive the channel key");
+	free(home);
+	cfg->xsk = k->xsk;
+	cfg->edpk = k->kp.pk;
+	cfg->pins = k->pins;
+}
+
+/* The directory's key for an unpinned v2 sender, asked through
+ * chat-peers, a child that lives for one look-up, so that no HTTP client
+ * stays in the listener's memory. Bounded by the request timeout; the
+ * loop waits meanwhile, once per new sender. */
+static int
+dir_key(void *arg, const char *peer, unsigned char ed[32])
+{
+	struct main *m = arg;
+	char *argv[] = { "chat-peers", "-s", (char *)m->server, (char *)peer,
+	    NULL };
+	char buf[4096], *path;
+	size_t len = 0;
+	ssize_t n;
+	int fd, wstatus, found = 0;
+	int64_t until = mono_ms() + m->timeout_ms + 1000;
+	json_t *j;
+	pid_t pid;
+
+	if ((path = spawn_find("chat-peers")) == NULL)
+		return 0;
+	pid = start_helper(path, argv, SPAWN_NULL, 0, &fd);
+	free(path);
+	if (pid < 0)
+		return 0;
+	while (len < sizeof(buf) - 1 && mono_ms() < until &&
+	    wait_readable(fd, until - mono_ms()) > 0) {
+		while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) < 0 &&
+		    errno == EINTR)
+			;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	kill(pid, SIGTERM);
+	close(fd);
+	spawn_reap(pid, true, &wstatus);
+	buf[len] = '\0';
+	if ((j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL)) != NULL &&
+	    json_is_string(json_object_get(j, "key")) &&
+	    key_parse(json_string_value(json_object_get(j, "key")), ed))
+		found = 1;
+	json_decref(j);
+	return found;
+}
+
 /* CHAT_HOME/listen/NAME, the name in lower case. */
 static char *
 state_dir(const char *user)
@@ -507,6 +594,7 @@ main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "no-register", no_argument, NULL, OPT_NO_REGISTER },
 		{ "no-catch-up", no_argument, NULL, OPT_NO_CATCH_UP },
+		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -517,6 +605,7 @@ main(int argc, char **argv)
 	    .stopping = &stopping, .on_event = reg_event, .on_tick = reg_tick };
 	struct main m = { 0 };
 	struct reg r = { .fd = -1 };
+	struct keys keys = { 0 };
 	struct sockaddr_storage ss;
 	struct sigaction sa;
 	sigset_t block;
@@ -548,6 +637,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NO_CATCH_UP:
 			catchup = false;
+			break;
+		case OPT_PLAINTEXT:
+			cfg.plaintext = true;
 			break;
 		case 'h':
 			usage(stdout, EX_OK);
@@ -592,6 +684,10 @@ main(int argc, char **argv)
 	if (addr == NULL)
 		addr = net_local_ip(dirhost, dirport, local, sizeof(local)) ==
 		    0 ? local : "127.0.0.1";
+	load_keys(&cfg, &keys, user);
+	m.server = server;
+	m.timeout_ms = timeout_ms;
+	cfg.dir_key = dir_key;
 	dir = state_dir(user);
 	if ((m.seen = seen_open(dir, err, sizeof(err))) == NULL)
 		cli_die(EX_IOERR, "%s", err);
@@ -650,5 +746,8 @@ main(int argc, char **argv)
 		reg_stop(&r, user, server);
 	seen_close(m.seen);
 	close(lfd);
+	key_wipe(&keys.kp);
+	sodium_memzero(keys.xsk, sizeof(keys.xsk));
+	free(keys.pins);
 	return status;
 }

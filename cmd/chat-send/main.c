@@ -1,6 +1,7 @@
-/* chat-send: send messages to a peer directly over TCP (wire protocol v1),
- * pipelined, and store each in the directory; one status line each. The
- * engine is lib/peer/sender.c; here are the flags and the look-up. */
+/* chat-send: send messages to a peer directly over TCP (wire protocol v2,
+ * Noise-encrypted; v1 with --plaintext), pipelined, and store each in the
+ * directory; one status line each. The engine is lib/peer/sender.c;
+ * here are the flags, the keys and the look-up. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -18,14 +19,17 @@
 #include "net/netaddr.h"
 #include "peer/sender.h"
 #include "peer/wire.h"
+#include "sec/keys.h"
+#include "sec/noise.h"
 
-enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT };
+enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT, OPT_PLAINTEXT };
 
 static noreturn void
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: chat-send -u name [--json] [--no-store] "
-	    "[--direct host:port] [-t seconds] [-s url] peer [text ...]\n");
+	    "[--direct host:port] [--plaintext] [-t seconds] [-s url] peer "
+	    "[text ...]\n");
 	fprintf(f, "       %s -h | --help | --version\n", "chat-send");
 	exit(status);
 }
@@ -40,11 +44,42 @@ seconds_ms(const char *s)
 	return ms;
 }
 
+struct keys {
+	struct keypair kp;
+	uint8_t xsk[NOISE_KEYLEN];
+	char *pins;
+};
+
+/* The user's key (made on first use) and its X25519 form, for wire v2. */
+static void
+load_keys(struct sender_cfg *cfg, struct keys *k, const char *user)
+{
+	char *home = cli_home(NULL), err[512];
+	enum key_status st;
+
+	if (home == NULL)
+		cli_die(EX_USAGE, "no CHAT_HOME and no HOME to keep a key in "
+		    "(--plaintext speaks v1 without a key)");
+	st = key_load(home, user, true, &k->kp, err, sizeof(err));
+	if (st != KEY_OK && st != KEY_CREATED)
+		cli_die(st == KEY_OPEN ? EX_NOPERM : st == KEY_BAD ?
+		    EX_DATAERR : EX_IOERR, "%s (--plaintext speaks v1 without "
+		    "a key)", err);
+	if (noise_key_from_ed25519(k->xsk, k->kp.sk) != 0 ||
+	    (k->pins = key_path(home, user, ".pins")) == NULL)
+		cli_die(EX_SOFTWARE, "cannot derive the channel key");
+	free(home);
+	cfg->xsk = k->xsk;
+	cfg->edpk = k->kp.pk;
+	cfg->pins = k->pins;
+}
+
 /* Where the peer listens: --direct, else the directory; false when it
  * cannot be reached directly now. */
 static bool
 find_peer(struct dirclient *dc, const char *peer, const char *direct,
-    char host[NETADDR_HOSTLEN], int *port)
+    char host[NETADDR_HOSTLEN], int *port, unsigned char dirkey[32],
+    bool *haskey)
 {
 	enum dc_status st;
 	json_t *info;
@@ -62,6 +97,8 @@ find_peer(struct dirclient *dc, const char *peer, const char *direct,
 		cli_warn("looking up %s: %s", peer, dc_error(dc));
 		return false;
 	}
+	*haskey = json_is_string(json_object_get(info, "key")) &&
+	    key_parse(json_string_value(json_object_get(info, "key")), dirkey);
 	ip = json_string_value(json_object_get(info, "ip"));
 	*port = (int)json_integer_value(json_object_get(info, "port"));
 	if (!json_is_true(json_object_get(info, "online")) || ip == NULL ||
@@ -82,6 +119,7 @@ main(int argc, char **argv)
 		{ "direct", required_argument, NULL, OPT_DIRECT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "no-store", no_argument, NULL, OPT_NO_STORE },
+		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
 		{ "server", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "user", required_argument, NULL, 'u' },
@@ -96,7 +134,9 @@ main(int argc, char **argv)
 	struct sender *s;
 	char *text = NULL, host[NETADDR_HOSTLEN];
 	size_t len = 0, n;
-	bool created, store = true;
+	bool created, store = true, haskey = false;
+	struct keys keys = { 0 };
+	unsigned char dirkey[32];
 	int c, i, port = 0, status;
 
 	cli_init();
@@ -112,6 +152,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NO_STORE:
 			store = false;
+			break;
+		case OPT_PLAINTEXT:
+			cfg.plaintext = true;
 			break;
 		case 's':
 			server = optarg;
@@ -137,6 +180,7 @@ main(int argc, char **argv)
 		usage(stderr, EX_USAGE);
 	}
 	cfg.peer = argv[optind++];
+	cfg.hash = NOISE_SHA256;
 	if (!valid_username(cfg.user))
 		cli_die(EX_USAGE, "%s: not a username", cfg.user);
 	if (!valid_username(cfg.peer))
@@ -165,10 +209,14 @@ main(int argc, char **argv)
 		dc = cli_dirclient(server);
 		cli_sign_as(dc, cfg.user);
 	}
-	if (find_peer(dc, cfg.peer, direct, host, &port)) {
+	if (!cfg.plaintext)
+		load_keys(&cfg, &keys, cfg.user);
+	if (find_peer(dc, cfg.peer, direct, host, &port, dirkey, &haskey)) {
 		cfg.host = host;
 		cfg.port = port;
 	}
+	if (haskey && !cfg.plaintext)
+		cfg.dirkey = dirkey;
 	if (dc != NULL && dc_friend_add(dc, cfg.user, cfg.peer, &created) !=
 	    DC_OK)
 		cli_warn("adding %s as a friend: %s", cfg.peer, dc_error(dc));
@@ -186,6 +234,9 @@ main(int argc, char **argv)
 	}
 	status = sender_run(s);
 	sender_free(s);
+	key_wipe(&keys.kp);
+	sodium_memzero(keys.xsk, sizeof(keys.xsk));
+	free(keys.pins);
 	dc_free(sdc);
 	dc_free(dc);
 	return status;

@@ -19,8 +19,10 @@
 #include "core/util.h"
 #include "core/valid.h"
 #include "net/netaddr.h"
+#include "sec/keys.h"
 #include "peer/channel.h"
 #include "peer/listener.h"
+#include "peer/trust.h"
 #include "peer/wire.h"
 
 #define OUT_HIGH (1 << 20)	/* unread acks that stop reading a sender */
@@ -218,6 +220,42 @@ print_message(struct listener *l, const char *from, const struct wire_obj *o)
 		cli_die(EX_SOFTWARE, "out of memory");
 }
 
+/* A v2 sender's hello: is its key the handshake's, and the one pinned
+ * for its name (or the directory's, the first time)? 0, or -1 when c was
+ * refused and closed. */
+static int
+check_sender(struct listener *l, struct conn *c, const struct wire_obj *o)
+{
+	unsigned char ed[32], dir[32], pk[32];
+	const unsigned char *dirkey = NULL;
+	char why[512];
+	enum trust t;
+
+	if (trust_hello_key(o->json, channel_peer_key(&c->ch), ed) !=
+	    TRUST_OK) {
+		fail_conn(l, c, "bad_handshake", "the hello's key is not the "
+		    "one of the handshake");
+		return -1;
+	}
+	if (pin_get(l->cfg.pins, o->from, pk) == PIN_NONE &&
+	    l->cfg.dir_key != NULL && l->cfg.dir_key(l->cfg.arg, o->from, dir))
+		dirkey = dir;
+	t = trust_check(l->cfg.pins, o->from, ed, dirkey, why, sizeof(why));
+	if (t == TRUST_MISMATCH) {
+		cli_warn("%s:%d: %s: %s", c->host, c->port, o->from, why);
+		fail_conn(l, c, "key_mismatch", why);
+		return -1;
+	}
+	if (t == TRUST_UNPINNED)
+		cli_warn("%s", why);
+	else if (t != TRUST_OK && t != TRUST_PINNED) {
+		cli_warn("%s", why);
+		fail_conn(l, c, "unavailable", "cannot check the sender's key");
+		return -1;
+	}
+	return 0;
+}
+
 /* One line from c: 0, or -1 when c was closed. */
 static int
 on_line(struct listener *l, struct conn *c, const char *line, size_t len)
@@ -236,14 +274,24 @@ on_line(struct listener *l, struct conn *c, const char *line, size_t len)
 		} else if (strcasecmp(o.to, l->cfg.user) != 0) {
 			snprintf(why, sizeof(why), "not listening for %s", o.to);
 			fail_conn(l, c, "wrong_user", why);
+		} else if (channel_peer_key(&c->ch) != NULL &&
+		    check_sender(l, c, &o) != 0) {
+			wire_obj_free(&o);
+			return -1;
 		} else {
 			snprintf(c->from, sizeof(c->from), "%s", o.from);
 			c->state = ST_OPEN;
 			c->deadline = mono_ms() + l->cfg.idle_ms;
-			wire_put_hello(channel_out(&c->ch), l->cfg.user, NULL);
-			listener_print(l, json_pack("{s:s, s:s, s:s, s:i}",
+			if (channel_peer_key(&c->ch) != NULL)
+				trust_put_hello(channel_out(&c->ch), l->cfg.user,
+				    NULL, l->cfg.edpk);
+			else
+				wire_put_hello(channel_out(&c->ch), l->cfg.user,
+				    NULL);
+			listener_print(l, json_pack("{s:s, s:s, s:s, s:i, s:i}",
 			    "type", "connect", "from", c->from, "addr", c->host,
-			    "port", c->port));
+			    "port", c->port, "wire",
+			    channel_peer_key(&c->ch) != NULL ? 2 : 1));
 			wire_obj_free(&o);
 			return 0;
 		}
@@ -288,12 +336,26 @@ on_readable(struct listener *l, struct conn *c)
 	long n;
 	int rc;
 
+again:
 	n = channel_recv(&c->ch, READ_CHUNK);
 	if (n < 0 && errno == ENOMEM)
 		cli_die(EX_SOFTWARE, "out of memory");
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n < 0 && errno == EPROTONOSUPPORT) {
+		fail_conn(l, c, "v2_required", "this listener speaks only wire "
+		    "protocol v2, encrypted: give the sender a key, or both "
+		    "ends --plaintext");
 		return;
-	if (n == 0 || (n < 0 && errno != ENOBUFS)) {
+	}
+	if (n < 0 && errno == EPROTO) {
+		/* Nothing said to a peer that did not prove who it is. */
+		if (c->state != ST_OPEN)
+			cli_warn("%s:%d: wire v2: %s", c->host, c->port,
+			    frame_strerror(c->ch.err));
+		close_conn(l, c, "bad_frame");
+		return;
+	}
+	if (n == 0 || (n < 0 && errno != ENOBUFS && errno != EAGAIN &&
+	    errno != EINTR)) {
 		close_conn(l, c, n == 0 ? "closed" : "reset");
 		return;
 	}
@@ -306,7 +368,9 @@ on_readable(struct listener *l, struct conn *c)
 		if (on_line(l, c, line, len) != 0)
 			return;
 	}
-	if (c->state == ST_OPEN)
+	if (channel_backlog(&c->ch))
+		goto again;
+	if (c->state == ST_OPEN && n > 0)
 		c->deadline = mono_ms() + l->cfg.idle_ms;
 	if (commit(l, c) != 0)
 		return;
@@ -349,7 +413,11 @@ on_accept(struct listener *l)
 		/* Acks are small and wanted at once. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->kind = K_CONN;
-		channel_init(&c->ch, fd);
+		if (l->cfg.xsk == NULL)
+			channel_init(&c->ch, fd);
+		else if (channel_accept(&c->ch, fd, l->cfg.xsk,
+		    l->cfg.plaintext) != 0)
+			cli_die(EX_SOFTWARE, "out of memory");
 		c->state = ST_HELLO;
 		c->reading = true;
 		netaddr_format((struct sockaddr *)&ss, c->host, &c->port);

@@ -7,6 +7,7 @@
 #define CHAT_LISTENER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,15 @@ struct listener_cfg {
 	size_t maxconns;
 	int64_t handshake_ms, idle_ms;
 	struct seen *seen;	/* NULL: no record, no duplicates dropped */
+	/* Wire v2: the user's X25519 static secret and Ed25519 public key,
+	 * and the pins file; xsk NULL: v1 only. */
+	const uint8_t *xsk;
+	const unsigned char *edpk;
+	const char *pins;
+	bool plaintext;		/* v1 peers too */
+	/* The directory's key for an unpinned v2 sender: 1 and ed, or 0
+	 * when it has none or cannot say. NULL: not asked. */
+	int (*dir_key)(void *arg, const char *peer, unsigned char ed[32]);
 	volatile sig_atomic_t *stopping;	/* set: serve returns */
 	/* A descriptor of the main's own (listener_watch) is readable. */
 	void (*on_event)(void *arg, void *tag);

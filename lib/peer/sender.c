@@ -19,6 +19,8 @@
 #include "net/netaddr.h"
 #include "peer/channel.h"
 #include "peer/sender.h"
+#include "peer/trust.h"
+#include "sec/keys.h"
 #include "peer/wire.h"
 
 #define WINDOW 16384		/* messages read and not yet reported */
@@ -79,6 +81,8 @@ struct sender {
 	int notify[2];
 	struct dirclient *sdc;
 	/* verdict */
+	bool refused;		/* a key that is not the peer's */
+	bool quiet_hs;		/* an IK try: its failure is not said */
 	bool bad_input;
 	bool lost;		/* a message neither delivered nor stored */
 };
@@ -221,7 +225,8 @@ read_line(struct sender *s, int64_t deadline, char **line, size_t *len)
 		    poll(&p, 1, (int)(deadline - mono_ms())) <= 0)
 			return -1;
 		n = channel_recv(&s->ch, 4096);
-		if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
+		if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR ||
+		    errno == ENOBUFS)))
 			return -1;
 	}
 	return rc > 0 ? 0 : -1;
@@ -236,27 +241,115 @@ drop_fd(struct sender *s)
 
 #define WARN(...) do { if (loud) cli_warn(__VA_ARGS__); } while (0)
 
-/* Connects and shakes hands; false, and (loud) a warning, when it
- * cannot. */
+/* The v2 handshake, to its end or the deadline: 0, or -1 said (loud). */
+static int
+handshake(struct sender *s, int64_t deadline, bool loud)
+{
+	struct pollfd p = { .fd = s->ch.fd };
+	long n;
+
+	for (;;) {
+		if (channel_flush(&s->ch) != 0) {
+			WARN("%s: %s:%d: %s", s->peer, s->host, s->port,
+			    strerror(errno));
+			return -1;
+		}
+		if (channel_ready(&s->ch) && channel_unsent(&s->ch) == 0)
+			return 0;
+		p.events = POLLIN | (channel_unsent(&s->ch) > 0 ? POLLOUT : 0);
+		if (mono_ms() >= deadline ||
+		    poll(&p, 1, (int)(deadline - mono_ms())) <= 0) {
+			WARN("%s: %s:%d: no wire v2 handshake in time",
+			    s->peer, s->host, s->port);
+			return -1;
+		}
+		if (channel_ready(&s->ch))
+			continue;
+		n = channel_recv(&s->ch, 4096);
+		if (n == 0 || (n < 0 && errno == EPROTO)) {
+			if (s->quiet_hs)
+				return -1;
+			WARN("%s: %s:%d: the wire v2 handshake failed: %s", s->peer,
+			    s->host, s->port, n == 0 ? "closed by the listener "
+			    "(not the key it has, or a v1 listener?)" :
+			    frame_strerror(s->ch.err));
+			return -1;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR &&
+		    errno != ENOBUFS) {
+			WARN("%s: %s:%d: %s", s->peer, s->host, s->port,
+			    strerror(errno));
+			return -1;
+		}
+	}
+}
+
+/* The listener's v2 hello: its key is the handshake's and the peer's. */
 static bool
-open_conn(struct sender *s, bool loud)
+check_listener(struct sender *s, const struct wire_obj *o, bool loud)
+{
+	unsigned char ed[32], pk[32];
+	const unsigned char *dirkey = s->cfg.dirkey;
+	char why[512];
+	enum trust t;
+
+	if (trust_hello_key(o->json, channel_peer_key(&s->ch), ed) !=
+	    TRUST_OK) {
+		WARN("%s: %s:%d: the listener's hello has not the key of its "
+		    "handshake", s->peer, s->host, s->port);
+		return false;
+	}
+	if (pin_get(s->cfg.pins, s->peer, pk) == PIN_OK)
+		dirkey = NULL;
+	t = trust_check(s->cfg.pins, s->peer, ed, dirkey, why, sizeof(why));
+	if (t == TRUST_MISMATCH) {
+		/* Said even when quiet: no retry will change it. */
+		cli_warn("%s: %s:%d: %s", s->peer, s->host, s->port, why);
+		s->reconnects = 0;
+		s->refused = true;
+		return false;
+	}
+	if (t == TRUST_UNPINNED)
+		cli_warn("%s", why);
+	else if (t != TRUST_OK && t != TRUST_PINNED) {
+		WARN("%s", why);
+		return false;
+	}
+	return true;
+}
+
+/* Connects and shakes hands; false, and (loud) a warning, when it
+ * cannot. ik: Noise_IK with the key known for the peer. */
+static bool
+try_conn(struct sender *s, bool loud, const uint8_t *ik, bool *hs_failed)
 {
 	struct wire_obj o;
 	char err[512], *line;
 	size_t len;
 	int64_t deadline = mono_ms() + s->timeout_ms;
 	bool ok = false;
+	int fd, rc;
 
-	int fd;
-
+	*hs_failed = false;
 	if ((fd = net_connect(s->host, s->port, s->timeout_ms, err,
 	    sizeof(err))) < 0) {
 		WARN("%s: %s", s->peer, err);
 		return false;
 	}
-	channel_init(&s->ch, fd);
-	if (wire_put_hello(channel_out(&s->ch), s->user, s->peer) != 0 ||
-	    channel_flush(&s->ch) != 0 || channel_unsent(&s->ch) > 0) {
+	if (s->cfg.plaintext)
+		channel_init(&s->ch, fd);
+	else if (channel_connect(&s->ch, fd, s->cfg.hash, s->cfg.xsk, ik) != 0)
+		cli_die(EX_SOFTWARE, "out of memory");
+	else if (handshake(s, deadline, loud) != 0) {
+		*hs_failed = true;
+		drop_fd(s);
+		return false;
+	}
+	rc = s->cfg.plaintext ? wire_put_hello(channel_out(&s->ch), s->user,
+	    s->peer) : trust_put_hello(channel_out(&s->ch), s->user, s->peer,
+	    s->cfg.edpk);
+	if (rc != 0 || channel_flush(&s->ch) != 0 ||
+	    channel_unsent(&s->ch) > 0) {
 		WARN("%s: %s:%d: cannot send the hello", s->peer, s->host,
 		    s->port);
 		drop_fd(s);
@@ -270,11 +363,17 @@ open_conn(struct sender *s, bool loud)
 	}
 	switch (wire_parse(line, len, &o)) {
 	case WIRE_HELLO:
-		ok = true;
+		ok = s->cfg.plaintext || check_listener(s, &o, loud);
 		break;
 	case WIRE_ERROR:
-		WARN("%s: %s:%d: %s: %s", s->peer, s->host, s->port, o.code,
-		    o.error);
+		if (strcmp(o.code, "key_mismatch") == 0) {
+			cli_warn("%s: %s:%d: refused by the listener: %s",
+			    s->peer, s->host, s->port, o.error);
+			s->reconnects = 0;
+			s->refused = true;
+		} else
+			WARN("%s: %s:%d: %s: %s", s->peer, s->host, s->port,
+			    o.code, o.error);
 		break;
 	default:
 		WARN("%s: %s:%d: not a chat peer's hello", s->peer, s->host,
@@ -284,6 +383,34 @@ open_conn(struct sender *s, bool loud)
 	if (!ok)
 		drop_fd(s);
 	return ok;
+}
+
+/* IK when the peer's key is known; when IK fails, XX once, which learns
+ * the key the listener has, so that a changed key is named. */
+static bool
+open_conn(struct sender *s, bool loud)
+{
+	unsigned char pk[32];
+	const unsigned char *known = NULL;
+	uint8_t x[NOISE_KEYLEN];
+	bool hs_failed, ok;
+
+	if (!s->cfg.plaintext) {
+		if (pin_get(s->cfg.pins, s->peer, pk) == PIN_OK)
+			known = pk;
+		else
+			known = s->cfg.dirkey;
+		if (known != NULL && noise_pub_from_ed25519(x, known) != 0)
+			known = NULL;
+	}
+	if (known == NULL)
+		return try_conn(s, loud, NULL, &hs_failed);
+	s->quiet_hs = true;
+	ok = try_conn(s, loud, x, &hs_failed);
+	s->quiet_hs = false;
+	if (ok || !hs_failed || s->refused)
+		return ok;
+	return try_conn(s, loud, NULL, &hs_failed);
 }
 
 static void
@@ -379,11 +506,16 @@ on_socket(struct sender *s)
 	char *line, why[256];
 	int rc;
 
+again:
 	n = channel_recv(&s->ch, READ_CHUNK);
 	if (n < 0 && errno == ENOMEM)
 		cli_die(EX_SOFTWARE, "out of memory");
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (n < 0 && errno == EPROTO) {
+		lost_conn(s, frame_strerror(s->ch.err));
+		return;
+	}
 	if (n == 0 || (n < 0 && errno != ENOBUFS)) {
 		lost_conn(s, n == 0 ? "closed the connection" :
 		    strerror(errno));
@@ -410,6 +542,8 @@ on_socket(struct sender *s)
 		}
 		wire_obj_free(&o);
 	}
+	if (channel_backlog(&s->ch))
+		goto again;
 }
 
 static void

@@ -12,6 +12,7 @@
 
 #include "client/dirclient.h"
 #include "net/netaddr.h"
+#include "sec/noise.h"
 
 struct sender;
 
@@ -25,6 +26,16 @@ struct sender_cfg {
 	int reconnects;		/* tries after a broken connection */
 	int infd;		/* the input; -1: none (sender_add only) */
 	FILE *out;		/* the status lines */
+	/* Wire v2, unless plaintext: the user's X25519 static secret and
+	 * Ed25519 public key, the pins file, and the directory's key for
+	 * the peer (NULL: none known). Noise_IK when the peer's key is
+	 * pinned or the directory's, else Noise_XX. */
+	bool plaintext;
+	const uint8_t *xsk;
+	const unsigned char *edpk;
+	const char *pins;
+	const unsigned char *dirkey;
+	enum noise_hash hash;
 };
 
 /* NULL when out of memory. */

@@ -127,7 +127,7 @@ send_all(const struct peer *p, const char *input, int64_t timeout_ms,
 {
 	struct sender_cfg cfg = { .user = "alice", .peer = "bob",
 	    .host = "127.0.0.1", .port = p->port, .timeout_ms = timeout_ms,
-	    .reconnects = 1 };
+	    .reconnects = 1, .plaintext = true };
 	struct sender *s;
 	int in[2], status;
 	size_t n;
