@@ -159,8 +159,10 @@ pump(struct channel *ch)
 		    ch->rawlen - ch->rawoff, &used, &ch->plain, &ch->plainlen);
 		ch->rawoff += used;
 		if (rc < 0) {
+			/* What came before the bad frame is good: it is
+			 * taken first; the next call fails. */
 			fail(ch, rc);
-			return -1;
+			return total > 0 ? total : -1;
 		}
 	}
 	if (ch->rawoff == ch->rawlen)
@@ -256,8 +258,8 @@ channel_recv(struct channel *ch, size_t want)
 bool
 channel_backlog(const struct channel *ch)
 {
-	return (ch->mode == CH_V2 || ch->mode == CH_HS) &&
-	    (ch->plainlen > 0 || ch->rawoff < ch->rawlen);
+	return ch->mode == CH_FAILED || ((ch->mode == CH_V2 ||
+	    ch->mode == CH_HS) && (ch->plainlen > 0 || ch->rawoff < ch->rawlen));
 }
 
 int
@@ -312,7 +314,9 @@ channel_flush(struct channel *ch)
 		free(ch->hs);
 		ch->hs = NULL;
 	}
-	if (ch->mode != CH_V2)
+	/* After a bad frame in, what goes out is still good: the acks of
+	 * what came before it. */
+	if (ch->mode != CH_V2 && !(ch->mode == CH_FAILED && ch->dec != NULL))
 		return 0;
 	if (ch->out.len > 0) {
 		if (frame_enc_put(&ch->enc, ch->out.data, ch->out.len) != 0 ||
@@ -336,7 +340,7 @@ channel_unsent(const struct channel *ch)
 	if (ch->hs != NULL)
 		frame_hs_output(ch->hs, &len);
 	n += len;
-	if (ch->mode == CH_V2) {
+	if (ch->mode == CH_V2 || (ch->mode == CH_FAILED && ch->dec != NULL)) {
 		frame_enc_data(&ch->enc, &len);
 		n += len;
 	}

@@ -62,8 +62,9 @@ const uint8_t *channel_peer_key(const struct channel *ch);
  * word); EPROTONOSUPPORT a v1 peer where v2 is required (an error line
  * may still be written, in v1). */
 long channel_recv(struct channel *ch, size_t want);
-/* True when plaintext or frames wait that channel_recv takes without
- * reading the socket: call it again once the lines are taken. */
+/* True when plaintext or frames (or a failure) wait that channel_recv
+ * gives without reading the socket: call it again once the lines are
+ * taken. */
 bool channel_backlog(const struct channel *ch);
 /* The next line read, as wire_buf_line: 1, 0 none yet, -1 too long. */
 int channel_line(struct channel *ch, char **line, size_t *len);

@@ -351,6 +351,8 @@ again:
 		if (c->state != ST_OPEN)
 			cli_warn("%s:%d: wire v2: %s", c->host, c->port,
 			    frame_strerror(c->ch.err));
+		else
+			commit(l, c);	/* what came before is acknowledged */
 		close_conn(l, c, "bad_frame");
 		return;
 	}
