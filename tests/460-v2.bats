@@ -55,7 +55,8 @@ wait_line() {
 proxy() {
 	local script=$1
 	shift
-	/usr/bin/python3 "$INTEROP/$script" "$@" >"$W/proxy.out" 2>"$W/proxy.err" &
+	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$INTEROP/$script" "$@" \
+		>"$W/proxy.out" 2>"$W/proxy.err" &
 	PIDS+=($!)
 	wait_line "$W/proxy.out" '"listening"' || return 1
 	PROXY_PORT=$(head -n 1 "$W/proxy.out" | jq -r .port)
@@ -177,6 +178,35 @@ stored_only() {
 	printf '%s\n' "$stderr" | grep -q 'refused by the listener: the key of alice has changed'
 	grep -q 'alice: the key of alice has changed: pinned SHA256:' "$W/bob.err"
 	run ! grep -q '"text":"third"' "$W/bob.out"
+}
+
+@test "no pin yet: a key that is not the directory's is refused, by either end" {
+	listen bob
+	# an impostor says it is alice, with a key of its own (dissononce)
+	chat-key -u mallory >/dev/null
+	mapfile -t mk < <(/usr/bin/python3 "$INTEROP/chat_keys.py" "$CHAT_HOME/keys/mallory.key")
+	echo "{\"type\":\"hello\",\"v\":1,\"from\":\"alice\",\"to\":\"bob\",\"key\":\"${mk[2]}\"}" |
+		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$INTEROP/noise_peer.py" -c "$PORT" -t 10 -p XX \
+			-k "${mk[0]}" >"$W/m.out" 2>"$W/m.err" || true
+	grep -q '"code":"key_mismatch"' "$W/m.out"
+	grep -q 'alice: the key of alice has changed: the directory has SHA256:' "$W/bob.err"
+	run ! grep -q '^alice ' "$CHAT_HOME/keys/bob.pins"
+	run ! grep -q '"type":"connect"' "$W/bob.out"
+
+	# bob's key is replaced before alice ever met him: the directory's
+	# is the one alice checks, --direct or not
+	kill "${PIDS[0]}"
+	wait "${PIDS[0]}" || true
+	PIDS=()
+	mv "$CHAT_HOME/keys/bob.key" "$W/bob.key.old"
+	chat-key -u bob >/dev/null
+	listen bob --no-register --no-catch-up
+	run --separate-stderr chat-send -u alice --direct "127.0.0.1:$PORT" bob "to the old bob"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" >"$W/send.out"
+	stored_only "$W/send.out" 1
+	printf '%s\n' "$stderr" | grep -q 'the key of bob has changed: the directory has SHA256:'
+	run ! grep -q '"text":"to the old bob"' "$W/bob.out"
 }
 
 # altered MODE FRAME: four messages through tamper.py, which alters the

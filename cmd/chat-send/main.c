@@ -88,6 +88,14 @@ find_peer(struct dirclient *dc, const char *peer, const char *direct,
 	if (direct != NULL) {
 		if (netaddr_split(direct, host, port) != 0 || *port == 0)
 			cli_die(EX_USAGE, "%s: not HOST:PORT", direct);
+		/* Still the directory's word on the peer's key, if it has
+		 * one to give. */
+		if (dc != NULL && dc_peerinfo(dc, peer, &info) == DC_OK) {
+			*haskey = json_is_string(json_object_get(info, "key")) &&
+			    key_parse(json_string_value(json_object_get(info,
+			    "key")), dirkey);
+			json_decref(info);
+		}
 		return true;
 	}
 	st = dc_peerinfo(dc, peer, &info);
