@@ -539,6 +539,10 @@ listener_new(const struct listener_cfg *cfg)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	struct listener *l;
 
+	if (cfg->xsk != NULL && (cfg->edpk == NULL || cfg->pins == NULL)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->cfg = *cfg;

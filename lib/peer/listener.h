@@ -27,7 +27,7 @@ struct listener_cfg {
 	int64_t handshake_ms, idle_ms;
 	struct seen *seen;	/* NULL: no record, no duplicates dropped */
 	/* Wire v2: the user's X25519 static secret and Ed25519 public key,
-	 * and the pins file; xsk NULL: v1 only. */
+	 * and the pins file, all three or none; xsk NULL: v1 only. */
 	const uint8_t *xsk;
 	const unsigned char *edpk;
 	const char *pins;
@@ -43,7 +43,8 @@ struct listener_cfg {
 	void *arg;
 };
 
-/* NULL when out of memory. The listener does not own lfd nor seen. */
+/* NULL when out of memory, or (EINVAL) xsk without edpk and pins. The
+ * listener does not own lfd nor seen. */
 struct listener *listener_new(const struct listener_cfg *cfg);
 /* Ends every connection ("stopping") and prints what waits. */
 void listener_free(struct listener *l);

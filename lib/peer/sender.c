@@ -775,6 +775,11 @@ sender_new(const struct sender_cfg *cfg)
 {
 	struct sender *s;
 
+	if (!cfg->plaintext && (cfg->xsk == NULL || cfg->edpk == NULL ||
+	    cfg->pins == NULL)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->cfg = *cfg;

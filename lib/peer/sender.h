@@ -38,7 +38,7 @@ struct sender_cfg {
 	enum noise_hash hash;
 };
 
-/* NULL when out of memory. */
+/* NULL when out of memory, or (EINVAL) v2 without its keys. */
 struct sender *sender_new(const struct sender_cfg *cfg);
 void sender_free(struct sender *s);
 /* Connects and shakes hands: true, or false said on stderr (the messages
