@@ -42,8 +42,10 @@ chat-history       n        -n --last
 chat-history       -        -f --follow
 chat-listen        -        --no-register
 chat-listen        -        --no-catch-up
+chat-listen        -        --plaintext
 chat-send          -        --json
 chat-send          -        --no-store
+chat-send          -        --plaintext
 chat-send          hostport --direct
 chat-send          seconds  -t --timeout
 '

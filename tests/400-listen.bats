@@ -43,6 +43,7 @@ gone() {
 	return 1
 }
 
+# The tests that write wire v1 lines by hand give chat-listen --plaintext.
 # start_listen NAME [ARGS...]: starts chat-listen -a 127.0.0.1, waits for
 # its listening line; sets LISTEN_PID, LISTEN_PORT, LISTEN_OUT.
 start_listen() {
@@ -118,7 +119,7 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "a handshake and a message: hello back, one line printed, one ack" {
-	start_listen bob
+	start_listen bob --plaintext
 	run wire "$HELLO" "{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"hi \\\"there\\\"\",\"ts\":\"2026-11-24T20:05:18.123Z\"}"
 	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
 	[ "${lines[1]}" = "{\"type\":\"ack\",\"uid\":\"$UID1\"}" ]
@@ -128,7 +129,7 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "the same uid twice is printed once and acknowledged twice" {
-	start_listen bob
+	start_listen bob --plaintext
 	m="{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"once\"}"
 	run wire "$HELLO" "$m" "$m"
 	[ "$(printf '%s\n' "$output" | grep -c '"ack"')" -eq 2 ]
@@ -137,20 +138,20 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "a hello for someone else gets wrong_user and a close" {
-	start_listen bob
+	start_listen bob --plaintext
 	run wire '{"type":"hello","v":1,"from":"alice","to":"carol"}'
 	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "wrong_user"'
 	run ! grep -q '"connect"' "$LISTEN_OUT"
 }
 
 @test "the user name in the hello is matched regardless of case" {
-	start_listen bob
+	start_listen bob --plaintext
 	run wire '{"type":"hello","v":1,"from":"alice","to":"BOB"}'
 	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
 }
 
 @test "garbage, a missing handshake, a bad version: errors, and it goes on" {
-	start_listen bob
+	start_listen bob --plaintext
 	run wire 'garbage'
 	printf '%s\n' "$output" | jq -e '.code == "bad_handshake"'
 	run wire "{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"x\"}"
@@ -170,7 +171,7 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "a line over 256 KiB gets line_too_long; messages before it are printed" {
-	start_listen bob
+	start_listen bob --plaintext
 	long=$(head -c 270000 /dev/zero | tr '\0' a)
 	run wire "$HELLO" "{\"type\":\"msg\",\"uid\":\"$UID1\",\"text\":\"before\"}" "$long"
 	printf '%s\n' "$output" | jq -e 'select(.type == "error") | .code == "line_too_long"'
@@ -179,7 +180,7 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "no hello in time: bad_handshake; idle too long: idle_timeout" {
-	CHAT_HANDSHAKE_TIMEOUT=0.3 CHAT_IDLE_TIMEOUT=0.5 start_listen bob
+	CHAT_HANDSHAKE_TIMEOUT=0.3 CHAT_IDLE_TIMEOUT=0.5 start_listen bob --plaintext
 	exec 8<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
 	run timeout 3 cat <&8
 	exec 8>&-
@@ -193,7 +194,7 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "past CHAT_MAX_CONNS a sender gets busy" {
-	CHAT_MAX_CONNS=2 start_listen bob
+	CHAT_MAX_CONNS=2 start_listen bob --plaintext
 	exec 4<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
 	exec 5<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
 	sleep 0.2
@@ -206,7 +207,7 @@ UID1=0123456789abcdef0123456789abcdef
 }
 
 @test "a sender stuck mid-line does not hold up another" {
-	start_listen bob
+	start_listen bob --plaintext
 	exec 4<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
 	printf '%s\n{"type":"msg","uid":"half' "$HELLO" >&4
 	run timeout 5 chat-send -u alice --direct "127.0.0.1:$LISTEN_PORT" --no-store bob quick
@@ -326,7 +327,7 @@ UID1=0123456789abcdef0123456789abcdef
 @test "a directory down at the start: it listens and serves at once, registers once it is back" {
 	port=$DIRD_PORT
 	stop_dird
-	CHAT_HEARTBEAT=0.2 start_listen bob
+	CHAT_HEARTBEAT=0.2 start_listen bob --plaintext
 	run wire "$HELLO"
 	[ "${lines[0]}" = '{"type":"hello","v":1,"from":"bob"}' ]
 	grep -q '^chat-register: ' "$BATS_TEST_TMPDIR/listen.err"

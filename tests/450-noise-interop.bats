@@ -163,3 +163,70 @@ refused() {
 		done
 	done
 }
+
+# The real programs against dissononce. chat_keys.py reads a chat key
+# file with PyNaCl: the X25519 secret and public keys, the Ed25519 key.
+
+# chat_user NAME: a key for NAME under $W/home; sets X_SEC, X_PUB, ED.
+chat_user() {
+	CHAT_HOME=$W/home chat-key -u "$1" >/dev/null
+	mapfile -t k < <(/usr/bin/python3 "$ROOT/tests/interop/chat_keys.py" "$W/home/keys/$1.key")
+	X_SEC=${k[0]} X_PUB=${k[1]} ED=${k[2]}
+}
+
+# real_listen: chat-listen -u bob, no directory; sets LISTEN_PID, PORT.
+real_listen() {
+	CHAT_HOME=$W/home chat-listen -u bob -a 127.0.0.1 -s http://127.0.0.1:1 \
+		--no-register --no-catch-up >"$W/bob.out" 2>"$W/bob.err" &
+	LISTEN_PID=$!
+	for _ in $(seq 1 200); do
+		grep -q '"listening"' "$W/bob.out" && break
+		sleep 0.05
+	done
+	PORT=$(head -n 1 "$W/bob.out" | jq .port)
+}
+
+@test "dissononce calls the real chat-listen: IK and XX, SHA256 and BLAKE2b; a stranger's key is refused" {
+	chat_user bob
+	bob_pub=$X_PUB
+	chat_user alice
+	real_listen
+	for hs in "IK SHA256" "XX BLAKE2b" "XX SHA256" "IK BLAKE2b"; do
+		read -r pat hash <<<"$hs"
+		uid="u-$pat-$hash"
+		{
+			echo "{\"type\":\"hello\",\"v\":1,\"from\":\"alice\",\"to\":\"bob\",\"key\":\"$ED\"}"
+			echo "{\"type\":\"msg\",\"uid\":\"$uid\",\"text\":\"over $pat $hash\"}"
+		} >"$W/a.in"
+		/usr/bin/python3 "$PY" -c "$PORT" -t 10 -p "$pat" -H "$hash" -k "$X_SEC" -r "$bob_pub" \
+			<"$W/a.in" >"$W/a.out" 2>"$W/a.err" || { cat "$W/a.err" >&2; return 1; }
+		head -n 1 "$W/a.out" | jq -e '.type == "hello" and .from == "bob" and .key != null'
+		sed -n 2p "$W/a.out" | jq -e --arg u "$uid" '.type == "ack" and .uid == $u'
+		grep -q "\"text\":\"over $pat $hash\"" "$W/bob.out"
+	done
+	# alice is pinned now; the same name with another key is refused
+	chat_user mallory	# X_SEC and ED are mallory's now
+	echo "{\"type\":\"hello\",\"v\":1,\"from\":\"alice\",\"to\":\"bob\",\"key\":\"$ED\"}" >"$W/m.in"
+	/usr/bin/python3 "$PY" -c "$PORT" -t 10 -p XX -k "$X_SEC" -r "$bob_pub" \
+		<"$W/m.in" >"$W/m.out" 2>"$W/m.err" || true
+	grep -q '"code":"key_mismatch"' "$W/m.out"
+	grep -q 'alice: the key of alice has changed' "$W/bob.err"
+}
+
+@test "the real chat-send calls dissononce: first contact, then again with the key it pinned" {
+	chat_user alice
+	alice_pub=$X_PUB
+	chat_user bob
+	for pat in XX IK; do
+		echo "{\"type\":\"hello\",\"v\":1,\"from\":\"bob\",\"key\":\"$ED\"}" >"$W/l.in"
+		listen py -k "$X_SEC" -r "$alice_pub" --answer
+		CHAT_HOME=$W/home chat-send -u alice -t 5 --no-store --direct "127.0.0.1:$PORT" \
+			--json bob <<<"{\"text\":\"to dissononce\",\"uid\":\"u-$pat\"}" >"$W/s.out" 2>"$W/s.err" ||
+			{ cat "$W/s.err" "$W/l.err" >&2; return 1; }
+		jq -e --arg u "u-$pat" '.uid == $u and .delivered == true' "$W/s.out"
+		wait_listener
+		grep -q '"type":"hello","v":1,"from":"alice","to":"bob"' "$W/l.out"
+		grep -q "\"uid\":\"u-$pat\",\"text\":\"to dissononce\"" "$W/l.out"
+	done
+	grep -q "^bob $ED\$" "$W/home/keys/alice.pins"
+}

@@ -36,12 +36,13 @@ figure() {
 	printf 'figure\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$1" >>"${RELIABILITY_OUT:-/dev/null}"
 }
 
-# start_listen: chat-listen -u bob on 127.0.0.1; sets LISTEN_PID,
+# start_listen [ARGS...]: chat-listen -u bob on 127.0.0.1 (--plaintext
+# where a test writes wire v1 by hand); sets LISTEN_PID,
 # LISTEN_PORT, LISTEN_OUT.
 start_listen() {
 	LISTEN_OUT=$W/listen.out
 	: >"$LISTEN_OUT"
-	chat-listen -u bob -a 127.0.0.1 --no-register --no-catch-up \
+	chat-listen -u bob -a 127.0.0.1 --no-register --no-catch-up "$@" \
 		>"$LISTEN_OUT" 2>"$W/listen.err" &
 	LISTEN_PID=$!
 	for _ in $(seq 1 100); do
@@ -92,7 +93,7 @@ msg() {
 }
 
 @test "senders that vanish mid-handshake, mid-message and mid-ack: chat-listen goes on, prints whole messages once" {
-	start_listen
+	start_listen --plaintext
 	n=0
 	clean=0
 	for r in $(seq 1 "$ROUNDS"); do
@@ -138,7 +139,7 @@ msg() {
 }
 
 @test "a sender killed after its handshake, and one frozen mid-line: the others are served" {
-	CHAT_IDLE_TIMEOUT=2 start_listen
+	CHAT_IDLE_TIMEOUT=2 start_listen --plaintext
 	# Connected, said hello, then killed.
 	mkfifo "$W/in"
 	chat-send -u alice -t 5 --no-store --direct "127.0.0.1:$LISTEN_PORT" bob \
@@ -234,9 +235,10 @@ report_is_true() {
 
 @test "listeners that vanish mid-handshake, mid-stream and mid-ack: chat-send's report is true, nothing lost" {
 	cases=0
+	# The stand-in speaks wire v1: chat-send --plaintext.
 	# Hangs up before the hello.
 	fake close
-	run --separate-stderr timeout 20 chat-send -u alice -t 2 --direct "127.0.0.1:$FAKE_PORT" bob one
+	run --separate-stderr timeout 20 chat-send -u alice -t 2 --plaintext --direct "127.0.0.1:$FAKE_PORT" bob one
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" >"$W/send.out"
 	report_is_true 1
@@ -246,7 +248,7 @@ report_is_true() {
 
 	# Takes the hello and never answers.
 	fake mute
-	run --separate-stderr timeout 20 chat-send -u alice -t 2 --direct "127.0.0.1:$FAKE_PORT" bob two
+	run --separate-stderr timeout 20 chat-send -u alice -t 2 --plaintext --direct "127.0.0.1:$FAKE_PORT" bob two
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" >"$W/send.out"
 	report_is_true 1
@@ -259,7 +261,7 @@ report_is_true() {
 	for k in 0 1 7 40; do
 		fake ack "$k"
 		rc=0
-		lines 50 | timeout 30 chat-send -u alice -t 2 --direct "127.0.0.1:$FAKE_PORT" bob \
+		lines 50 | timeout 30 chat-send -u alice -t 2 --plaintext --direct "127.0.0.1:$FAKE_PORT" bob \
 			>"$W/send.out" 2>"$W/send.err" || rc=$?
 		[ "$rc" -eq 0 ] || { echo "ack $k: exit $rc" >&2; cat "$W/send.err" >&2; return 1; }
 		wait "$FAKE_PID" || true

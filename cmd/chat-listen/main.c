@@ -1,6 +1,6 @@
-/* chat-listen: accept direct connections from peers (wire protocol v1),
- * print every message received as a JSON line, acknowledge it once
- * printed; register with the directory and catch up with the inbox
+/* chat-listen: accept direct connections from peers (wire protocol v2, or
+ * v1 with --plaintext), print every message received as a JSON line,
+ * acknowledge it once printed (the engine: lib/peer/listener.c); register with the directory and catch up with the inbox
  * through chat-register and chat-history, run as children, so that no
  * HTTP client weighs on a listener that runs all day. */
 #include <ctype.h>
@@ -13,11 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,47 +25,33 @@
 #include "core/util.h"
 #include "core/valid.h"
 #include "net/netaddr.h"
+#include "peer/listener.h"
 #include "peer/seen.h"
 #include "peer/wire.h"
+#include "sec/keys.h"
+#include "sec/noise.h"
 
-#define PRINT_CHUNK 65536	/* bytes of output printed with one write */
-#define OUT_HIGH (1 << 20)	/* unread acks that stop reading a sender */
 #define READ_CHUNK 65536
 #define HEARTBEAT_S 30		/* a third of the directory's presence window */
 #define HISTORY_LINE_MAX (16 << 20)	/* bytes of a line from chat-history */
 #define SAVE_EVERY 1000		/* messages caught up between cursor saves */
 
-enum { ST_HELLO, ST_OPEN };
-
-struct conn {
-	int fd;
-	int state;
-	bool reading, writing;
-	char host[NETADDR_HOSTLEN];
-	int port;
-	char from[USERNAME_MAX + 1];
-	struct wire_buf in;
-	struct jsonw out;	/* to write to the peer */
-	struct jsonw acks;	/* to move to out once printed */
-	int64_t deadline;	/* mono_ms */
-	int64_t msgs;
-	size_t index;		/* in the listener's array */
-};
-
-struct listener {
-	const char *user;
-	int epfd, lfd;
-	struct conn **conns;
-	size_t nconns, maxconns;
+struct main {
+	struct listener *l;
 	struct seen *seen;
-	struct jsonw print;	/* lines for stdout, not yet written */
-	int64_t handshake_ms, idle_ms;
-	int status;		/* set: stop with it */
 	struct reg *reg;	/* the heartbeat, or NULL */
+	const char *server;
+	int64_t timeout_ms;
 };
 
-static void reg_event(struct listener *l);
-static void reg_tick(struct listener *l);
+struct keys {
+	struct keypair kp;
+	uint8_t xsk[NOISE_KEYLEN];
+	char *pins;
+};
+
+static void reg_event(void *arg, void *tag);
+static void reg_tick(void *arg);
 
 static volatile sig_atomic_t stopping;
 
@@ -80,13 +62,13 @@ on_signal(int sig)
 	stopping = 1;
 }
 
-enum { OPT_VERSION = 256, OPT_NO_REGISTER, OPT_NO_CATCH_UP };
+enum { OPT_VERSION = 256, OPT_NO_REGISTER, OPT_NO_CATCH_UP, OPT_PLAINTEXT };
 
 static noreturn void
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: chat-listen -u name [-p port] [-a address] "
-	    "[--no-register] [--no-catch-up] [-s url]\n");
+	    "[--no-register] [--no-catch-up] [--plaintext] [-s url]\n");
 	fprintf(f, "       %s -h | --help | --version\n", "chat-listen");
 	exit(status);
 }
@@ -104,365 +86,6 @@ env_ms(const char *name, int64_t def)
 	if (!parse_seconds(v, &ms))
 		cli_die(EX_USAGE, "%s: %s: not a number of seconds", name, v);
 	return ms;
-}
-
-/* Writes all of buf to fd, a blocking or non-blocking descriptor. */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			poll(&p, 1, 1000);
-			continue;
-		}
-		if (w <= 0)
-			return -1;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static void
-print_json(struct listener *l, json_t *j)
-{
-	if (wire_out_json(&l->print, j) != 0)
-		cli_die(EX_SOFTWARE, "out of memory");
-	json_decref(j);
-}
-
-/* Prints what is waiting, then records its uids as seen: the one window
- * for a duplicate is between these two writes. Then c's acks may go. */
-static int
-commit(struct listener *l, struct conn *c)
-{
-	char err[512];
-
-	if (l->print.len > 0) {
-		if (write_all(STDOUT_FILENO, l->print.data, l->print.len) != 0) {
-			cli_warn("stdout: %s", strerror(errno));
-			l->status = EX_IOERR;
-			return -1;
-		}
-		wire_out_consume(&l->print, l->print.len);
-	}
-	if (l->seen != NULL && seen_commit(l->seen, err, sizeof(err)) != 0) {
-		cli_warn("%s", err);
-		l->status = EX_IOERR;
-		return -1;
-	}
-	if (c != NULL && c->acks.len > 0) {
-		if (wire_out_append(&c->out, c->acks.data, c->acks.len) != 0)
-			cli_die(EX_SOFTWARE, "out of memory");
-		wire_out_consume(&c->acks, c->acks.len);
-	}
-	return 0;
-}
-
-static void
-watch(struct listener *l, struct conn *c)
-{
-	bool r = c->out.len < OUT_HIGH, w = c->out.len > 0;
-	struct epoll_event ev = { .data.ptr = c };
-
-	if (r == c->reading && w == c->writing)
-		return;
-	ev.events = (r ? EPOLLIN : 0) | (w ? EPOLLOUT : 0);
-	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-	c->reading = r;
-	c->writing = w;
-}
-
-/* Writes what c has to write, as far as the socket takes it; -1 when the
- * peer is gone. */
-static int
-flush_conn(struct conn *c)
-{
-	ssize_t w;
-
-	while (c->out.len > 0) {
-		w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN)
-			return 0;
-		if (w <= 0)
-			return -1;
-		wire_out_consume(&c->out, (size_t)w);
-	}
-	return 0;
-}
-
-static void
-close_conn(struct listener *l, struct conn *c, const char *reason)
-{
-	if (c->state == ST_OPEN) {
-		print_json(l, json_pack("{s:s, s:s, s:s, s:i, s:I, s:s}",
-		    "type", "disconnect", "from", c->from, "addr", c->host,
-		    "port", c->port, "messages", (json_int_t)c->msgs,
-		    "reason", reason));
-		commit(l, NULL);
-	}
-	flush_conn(c);
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	l->conns[c->index] = l->conns[--l->nconns];
-	l->conns[c->index]->index = c->index;
-	wire_buf_free(&c->in);
-	wire_out_free(&c->out);
-	wire_out_free(&c->acks);
-	free(c);
-}
-
-/* Tells the peer why and closes; what it sent before is printed and
- * acknowledged first. */
-static void
-fail_conn(struct listener *l, struct conn *c, const char *code,
-    const char *why)
-{
-	if (commit(l, c) == 0)
-		wire_put_error(&c->out, code, why);
-	if (c->state != ST_OPEN)
-		cli_warn("%s:%d: %s: %s", c->host, c->port, code, why);
-	close_conn(l, c, code);
-}
-
-/* The line of a message received directly; written, not packed, since
- * it comes once per message. */
-static void
-print_message(struct listener *l, const char *from, const struct wire_obj *o)
-{
-	struct jsonw *w = &l->print;
-	char ts[TS_LEN];
-
-	if (o->ts == NULL)
-		ts_format(now_ms(), ts);
-	jw_lit(w, "{\"type\":\"message\",\"uid\":");
-	jw_str(w, o->uid, strlen(o->uid));
-	jw_lit(w, ",\"from\":");
-	jw_str(w, from, strlen(from));
-	jw_lit(w, ",\"to\":");
-	jw_str(w, l->user, strlen(l->user));
-	jw_lit(w, ",\"text\":");
-	jw_str(w, o->text, o->textlen);
-	jw_lit(w, ",\"ts\":");
-	jw_str(w, o->ts != NULL ? o->ts : ts, strlen(o->ts != NULL ? o->ts : ts));
-	jw_lit(w, ",\"offline\":false}\n");
-	if (w->failed)
-		cli_die(EX_SOFTWARE, "out of memory");
-}
-
-/* One line from c: 0, or -1 when c was closed. */
-static int
-on_line(struct listener *l, struct conn *c, const char *line, size_t len)
-{
-	struct wire_obj o;
-	enum wire_type t = wire_parse(line, len, &o);
-	char why[128];
-
-	if (c->state == ST_HELLO) {
-		if (t == WIRE_BAD && strcmp(o.code, "version") == 0) {
-			fail_conn(l, c, o.code, o.error);
-		} else if (t != WIRE_HELLO || o.to == NULL) {
-			fail_conn(l, c, "bad_handshake", t == WIRE_BAD ? o.error :
-			    "expected a hello with from and to");
-		} else if (strcasecmp(o.to, l->user) != 0) {
-			snprintf(why, sizeof(why), "not listening for %s", o.to);
-			fail_conn(l, c, "wrong_user", why);
-		} else {
-			snprintf(c->from, sizeof(c->from), "%s", o.from);
-			c->state = ST_OPEN;
-			c->deadline = mono_ms() + l->idle_ms;
-			wire_put_hello(&c->out, l->user, NULL);
-			print_json(l, json_pack("{s:s, s:s, s:s, s:i}", "type",
-			    "connect", "from", c->from, "addr", c->host, "port",
-			    c->port));
-			wire_obj_free(&o);
-			return 0;
-		}
-		wire_obj_free(&o);
-		return -1;
-	}
-	switch (t) {
-	case WIRE_MSG:
-		c->msgs++;
-		if (l->seen == NULL || seen_add(l->seen, o.uid))
-			print_message(l, c->from, &o);
-		else if (!seen_has(l->seen, o.uid))
-			cli_die(EX_SOFTWARE, "out of memory");
-		wire_put_ack(&c->acks, o.uid);
-		break;
-	case WIRE_ACK:
-		break;		/* not for a listener; harmless */
-	case WIRE_ERROR:
-		wire_obj_free(&o);
-		close_conn(l, c, "peer_error");
-		return -1;
-	case WIRE_HELLO:
-		wire_obj_free(&o);
-		fail_conn(l, c, "bad_handshake", "hello after the handshake");
-		return -1;
-	default:
-		fail_conn(l, c, o.code, o.error);
-		wire_obj_free(&o);
-		return -1;
-	}
-	wire_obj_free(&o);
-	if (l->print.len >= PRINT_CHUNK && commit(l, c) != 0)
-		return -1;
-	return 0;
-}
-
-static void
-on_readable(struct listener *l, struct conn *c)
-{
-	size_t room, len;
-	char *p, *line;
-	ssize_t n;
-	int rc;
-
-	if ((p = wire_buf_space(&c->in, READ_CHUNK, &room)) == NULL)
-		cli_die(EX_SOFTWARE, "out of memory");
-	n = room > 0 ? recv(c->fd, p, room, 0) : 0;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0 && room > 0) {
-		close_conn(l, c, n == 0 ? "closed" : "reset");
-		return;
-	}
-	wire_buf_fill(&c->in, (size_t)n);
-	while ((rc = wire_buf_line(&c->in, &line, &len)) != 0) {
-		if (rc < 0) {
-			fail_conn(l, c, "line_too_long",
-			    "a line is longer than 256 KiB");
-			return;
-		}
-		if (on_line(l, c, line, len) != 0)
-			return;
-	}
-	if (c->state == ST_OPEN)
-		c->deadline = mono_ms() + l->idle_ms;
-	if (commit(l, c) != 0)
-		return;
-	wire_buf_shrink(&c->in);
-	if (flush_conn(c) != 0) {
-		close_conn(l, c, "reset");
-		return;
-	}
-	watch(l, c);
-}
-
-static void
-on_accept(struct listener *l)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	struct conn *c;
-	struct epoll_event ev;
-	int fd, one = 1;
-
-	for (;;) {
-		sl = sizeof(ss);
-		fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				cli_warn("accept: %s", strerror(errno));
-			return;
-		}
-		if (l->nconns >= l->maxconns) {
-			static const char busy[] = "{\"type\":\"error\","
-			    "\"code\":\"busy\",\"error\":\"too many connections\"}\n";
-			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
-			close(fd);
-			continue;
-		}
-		if ((c = calloc(1, sizeof(*c))) == NULL)
-			cli_die(EX_SOFTWARE, "out of memory");
-		/* Acks are small and wanted at once. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->fd = fd;
-		c->state = ST_HELLO;
-		c->reading = true;
-		netaddr_format((struct sockaddr *)&ss, c->host, &c->port);
-		c->deadline = mono_ms() + l->handshake_ms;
-		c->index = l->nconns;
-		l->conns[l->nconns++] = c;
-		ev.events = EPOLLIN;
-		ev.data.ptr = c;
-		epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
-	}
-}
-
-static void
-expire(struct listener *l)
-{
-	int64_t now = mono_ms();
-	size_t i = 0;
-	struct conn *c;
-
-	while (i < l->nconns) {
-		c = l->conns[i];
-		if (c->deadline > now) {
-			i++;
-			continue;
-		}
-		if (c->state == ST_HELLO)
-			fail_conn(l, c, "bad_handshake", "no hello in time");
-		else
-			fail_conn(l, c, "idle_timeout", "idle for too long");
-	}
-}
-
-static void
-serve(struct listener *l)
-{
-	struct epoll_event evs[64];
-	struct conn *c;
-	sigset_t none;
-	int i, n;
-
-	sigemptyset(&none);
-	while (!stopping && l->status == 0) {
-		n = epoll_pwait(l->epfd, evs, 64, 200, &none);
-		if (n < 0 && errno != EINTR)
-			cli_die(EX_OSERR, "epoll: %s", strerror(errno));
-		for (i = 0; i < n && l->status == 0; i++) {
-			if ((c = evs[i].data.ptr) == NULL) {
-				on_accept(l);
-				continue;
-			}
-			if (evs[i].data.ptr == l->reg) {
-				reg_event(l);
-				continue;
-			}
-			/* c may have been closed by an earlier event of this
-			 * round: only the listener closes, and it does so
-			 * while handling c's own event, so c is alive here. */
-			if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP) &&
-			    !(evs[i].events & EPOLLIN)) {
-				if (flush_conn(c) != 0)
-					close_conn(l, c, "reset");
-				else
-					watch(l, c);
-				continue;
-			}
-			if (evs[i].events & EPOLLOUT && flush_conn(c) != 0) {
-				close_conn(l, c, "reset");
-				continue;
-			}
-			on_readable(l, c);
-		}
-		expire(l);
-		reg_tick(l);
-	}
 }
 
 /* Waits for fd to be readable, or a stop signal (blocked but while
@@ -538,6 +161,7 @@ start_helper(const char *path, char *const argv[], int errfd, int flags,
 
 struct catchup {
 	struct listener *l;
+	struct seen *seen;
 	int64_t last;
 	int64_t saved;
 	int items;		/* since the cursor was saved */
@@ -548,12 +172,12 @@ save_cursor(struct catchup *cu)
 {
 	char err[512];
 
-	if (commit(cu->l, NULL) != 0)
+	if (listener_commit(cu->l) != 0)
 		return -1;
 	if (cu->last > cu->saved &&
-	    seen_set_cursor(cu->l->seen, cu->last, err, sizeof(err)) != 0) {
+	    seen_set_cursor(cu->seen, cu->last, err, sizeof(err)) != 0) {
 		cli_warn("%s", err);
-		cu->l->status = EX_IOERR;
+		listener_set_status(cu->l, EX_IOERR);
 		return -1;
 	}
 	cu->saved = cu->last;
@@ -570,7 +194,7 @@ on_inbox(struct catchup *cu, json_t *m)
 
 	if (uid == NULL || !json_is_integer(id))
 		return 0;
-	if (seen_add(cu->l->seen, uid)) {
+	if (seen_add(cu->seen, uid)) {
 		o = json_pack("{s:s, s:O, s:s, s:O, s:O, s:O, s:O, s:b}",
 		    "type", "message", "id", id, "uid", uid,
 		    "from", json_object_get(m, "from"),
@@ -578,12 +202,12 @@ on_inbox(struct catchup *cu, json_t *m)
 		    "text", json_object_get(m, "text"),
 		    "ts", json_object_get(m, "ts"), "offline", 1);
 		if (o != NULL)
-			print_json(cu->l, o);
-	} else if (!seen_has(cu->l->seen, uid))
+			listener_print(cu->l, o);
+	} else if (!seen_has(cu->seen, uid))
 		cli_die(EX_SOFTWARE, "out of memory");
 	if (json_integer_value(id) > cu->last)
 		cu->last = json_integer_value(id);
-	if ((cu->l->print.len >= PRINT_CHUNK || ++cu->items >= SAVE_EVERY) &&
+	if ((listener_pending(cu->l) >= LISTENER_PRINT_CHUNK || ++cu->items >= SAVE_EVERY) &&
 	    save_cursor(cu) != 0)
 		return -1;
 	return 0;
@@ -624,12 +248,13 @@ catch_up_lines(struct catchup *cu, struct wire_buf *b)
  * saving the cursor as it goes: a listener stopped midway goes on from
  * there. */
 static void
-catch_up(struct listener *l, const char *server)
+catch_up(struct listener *l, struct seen *seen, const char *user,
+    const char *server)
 {
-	struct catchup cu = { .l = l };
+	struct catchup cu = { .l = l, .seen = seen };
 	struct wire_buf b = { .max = HISTORY_LINE_MAX };
 	char *path, *at, after[24], desc[64];
-	char *argv[] = { "chat-history", "-u", (char *)l->user, "--after",
+	char *argv[] = { "chat-history", "-u", (char *)user, "--after",
 	    after, "-s", (char *)server, NULL };
 	bool failed = false;
 	int fd, wstatus;
@@ -639,7 +264,7 @@ catch_up(struct listener *l, const char *server)
 
 	if ((path = helper("chat-history", "not catching up")) == NULL)
 		return;
-	cu.last = cu.saved = seen_cursor(l->seen);
+	cu.last = cu.saved = seen_cursor(seen);
 	snprintf(after, sizeof(after), "%" PRId64, cu.last);
 	pid = start_helper(path, argv, SPAWN_KEEP, 0, &fd);
 	free(path);
@@ -677,7 +302,7 @@ catch_up(struct listener *l, const char *server)
 		    "next start", desc);
 	}
 	wire_buf_free(&b);
-	if (l->status == 0)
+	if (listener_status(l) == 0)
 		save_cursor(&cu);
 }
 
@@ -741,7 +366,7 @@ reg_start(struct reg *r)
 /* Reads what the run printed; at its end, reaps it, and says why when it
  * failed, once an outage. */
 static void
-reg_readable(struct reg *r, int epfd)
+reg_readable(struct reg *r, struct listener *l)
 {
 	char buf[4096], desc[64];
 	ssize_t n;
@@ -756,8 +381,8 @@ reg_readable(struct reg *r, int epfd)
 	}
 	if (n < 0 && errno == EAGAIN)
 		return;
-	if (epfd >= 0)
-		epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL);
+	if (l != NULL)
+		listener_unwatch(l, r->fd);
 	close(r->fd);
 	r->fd = -1;
 	if (spawn_reap(r->pid, true, &wstatus) != 1)
@@ -787,7 +412,7 @@ reg_first(struct reg *r, int64_t timeout_ms)
 	reg_start(r);
 	while (r->pid > 0 && !stopping && (left = until - mono_ms()) > 0) {
 		if (wait_readable(r->fd, left) > 0)
-			reg_readable(r, -1);
+			reg_readable(r, NULL);
 	}
 }
 
@@ -832,6 +457,83 @@ reg_stop(struct reg *r, const char *user, const char *server)
 	r->path = NULL;
 }
 
+/* The user's key (made on first use, as every keyed program does) and
+ * its X25519 form for wire v2. Without one, --plaintext speaks v1 only. */
+static void
+load_keys(struct listener_cfg *cfg, struct keys *k, const char *user)
+{
+	char *home = cli_home(NULL), err[512];
+	enum key_status st = KEY_NONE;
+
+	if (home != NULL)
+		st = key_load(home, user, true, &k->kp, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "no CHAT_HOME and no HOME to keep "
+		    "a key in");
+	if (st != KEY_OK && st != KEY_CREATED) {
+		free(home);
+		if (cfg->plaintext) {
+			cli_warn("%s; speaking only v1, in plaintext", err);
+			return;
+		}
+		cli_die(st == KEY_OPEN ? EX_NOPERM : st == KEY_BAD ?
+		    EX_DATAERR : EX_IOERR, "%s (--plaintext speaks v1 without "
+		    "a key)", err);
+	}
+	if (noise_key_from_ed25519(k->xsk, k->kp.sk) != 0 ||
+	    (k->pins = key_path(home, user, ".pins")) == NULL)
+		cli_die(EX_SOFTWARE, "cannot derive the channel key");
+	free(home);
+	cfg->xsk = k->xsk;
+	cfg->edpk = k->kp.pk;
+	cfg->pins = k->pins;
+}
+
+/* The directory's key for an unpinned v2 sender, asked through
+ * chat-peers, a child that lives for one look-up, so that no HTTP client
+ * stays in the listener's memory. Bounded by the request timeout; the
+ * loop waits meanwhile, once per new sender. */
+static int
+dir_key(void *arg, const char *peer, unsigned char ed[32])
+{
+	struct main *m = arg;
+	char *argv[] = { "chat-peers", "-s", (char *)m->server, (char *)peer,
+	    NULL };
+	char buf[4096], *path;
+	size_t len = 0;
+	ssize_t n;
+	int fd, wstatus, found = 0;
+	int64_t until = mono_ms() + m->timeout_ms + 1000;
+	json_t *j;
+	pid_t pid;
+
+	if ((path = spawn_find("chat-peers")) == NULL)
+		return 0;
+	pid = start_helper(path, argv, SPAWN_NULL, 0, &fd);
+	free(path);
+	if (pid < 0)
+		return 0;
+	while (len < sizeof(buf) - 1 && mono_ms() < until &&
+	    wait_readable(fd, until - mono_ms()) > 0) {
+		while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) < 0 &&
+		    errno == EINTR)
+			;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	kill(pid, SIGTERM);
+	close(fd);
+	spawn_reap(pid, true, &wstatus);
+	buf[len] = '\0';
+	if ((j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL)) != NULL &&
+	    json_is_string(json_object_get(j, "key")) &&
+	    key_parse(json_string_value(json_object_get(j, "key")), ed))
+		found = 1;
+	json_decref(j);
+	return found;
+}
+
 /* CHAT_HOME/listen/NAME, the name in lower case. */
 static char *
 state_dir(const char *user)
@@ -860,24 +562,25 @@ raise_nofile(size_t want)
 }
 
 static void
-reg_event(struct listener *l)
+reg_event(void *arg, void *tag)
 {
-	reg_readable(l->reg, l->epfd);
+	struct main *m = arg;
+
+	reg_readable(tag, m->l);
 }
 
 /* The next heartbeat, once its time has come. */
 static void
-reg_tick(struct listener *l)
+reg_tick(void *arg)
 {
-	struct reg *r = l->reg;
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct main *m = arg;
+	struct reg *r = m->reg;
 
 	if (r == NULL || r->path == NULL || r->pid > 0 ||
 	    mono_ms() < r->next_at)
 		return;
 	reg_start(r);
-	ev.data.ptr = r;
-	if (r->pid > 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, r->fd, &ev) != 0)
+	if (r->pid > 0 && listener_watch(m->l, r->fd, r) != 0)
 		cli_die(EX_OSERR, "epoll: %s", strerror(errno));
 }
 
@@ -891,23 +594,26 @@ main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "no-register", no_argument, NULL, OPT_NO_REGISTER },
 		{ "no-catch-up", no_argument, NULL, OPT_NO_CATCH_UP },
+		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *addr = NULL, *port_s = NULL, *server = NULL, *user = NULL;
 	bool reg = true, catchup = true;
-	struct listener l = { .epfd = -1 };
+	struct listener_cfg cfg = { .outfd = STDOUT_FILENO,
+	    .stopping = &stopping, .on_event = reg_event, .on_tick = reg_tick };
+	struct main m = { 0 };
 	struct reg r = { .fd = -1 };
+	struct keys keys = { 0 };
 	struct sockaddr_storage ss;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	struct sigaction sa;
 	sigset_t block;
 	socklen_t sl = sizeof(ss);
 	char local[NETADDR_HOSTLEN], bound[NETADDR_HOSTLEN], err[512], *dir;
 	char dirhost[256];
 	const char *regip;
-	int c, port = 0, bport, dirport;
+	int c, port = 0, bport, dirport, lfd, status;
 	int64_t max, every_ms, timeout_ms;
 
 	cli_init();
@@ -931,6 +637,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NO_CATCH_UP:
 			catchup = false;
+			break;
+		case OPT_PLAINTEXT:
+			cfg.plaintext = true;
 			break;
 		case 'h':
 			usage(stdout, EX_OK);
@@ -956,16 +665,16 @@ main(int argc, char **argv)
 	server = cli_setting(server, CLI_ENV_SERVER, DC_SERVER_DEFAULT);
 	if (netaddr_url(server, dirhost, sizeof(dirhost), &dirport) != 0)
 		cli_die(EX_USAGE, "%s: not an http or https URL", server);
-	l.user = user;
-	l.handshake_ms = env_ms("CHAT_HANDSHAKE_TIMEOUT", 10000);
-	l.idle_ms = env_ms("CHAT_IDLE_TIMEOUT", 600000);
+	cfg.user = user;
+	cfg.handshake_ms = env_ms("CHAT_HANDSHAKE_TIMEOUT", 10000);
+	cfg.idle_ms = env_ms("CHAT_IDLE_TIMEOUT", 600000);
 	if (getenv("CHAT_MAX_CONNS") != NULL && *getenv("CHAT_MAX_CONNS")) {
 		if (!parse_int(getenv("CHAT_MAX_CONNS"), 1, 100000, &max))
 			cli_die(EX_USAGE, "CHAT_MAX_CONNS: %s: not 1 to 100000",
 			    getenv("CHAT_MAX_CONNS"));
-		l.maxconns = (size_t)max;
+		cfg.maxconns = (size_t)max;
 	} else
-		l.maxconns = 1000;
+		cfg.maxconns = 1000;
 	every_ms = env_ms("CHAT_HEARTBEAT", HEARTBEAT_S * 1000);
 	/* The helpers read it too; a bad one is said here, once. */
 	timeout_ms = env_ms(CLI_ENV_TIMEOUT, 10000);
@@ -975,21 +684,25 @@ main(int argc, char **argv)
 	if (addr == NULL)
 		addr = net_local_ip(dirhost, dirport, local, sizeof(local)) ==
 		    0 ? local : "127.0.0.1";
+	load_keys(&cfg, &keys, user);
+	m.server = server;
+	m.timeout_ms = timeout_ms;
+	cfg.dir_key = dir_key;
 	dir = state_dir(user);
-	if ((l.seen = seen_open(dir, err, sizeof(err))) == NULL)
+	if ((m.seen = seen_open(dir, err, sizeof(err))) == NULL)
 		cli_die(EX_IOERR, "%s", err);
 	free(dir);
-	raise_nofile(l.maxconns);
-	if ((l.conns = calloc(l.maxconns, sizeof(*l.conns))) == NULL)
-		cli_die(EX_SOFTWARE, "out of memory");
-	if ((l.lfd = net_listen(addr, port, 128, err, sizeof(err))) < 0)
+	cfg.seen = m.seen;
+	raise_nofile(cfg.maxconns);
+	if ((lfd = net_listen(addr, port, 128, err, sizeof(err))) < 0)
 		cli_die(EX_UNAVAILABLE, "listen: %s", err);
-	if (getsockname(l.lfd, (struct sockaddr *)&ss, &sl) != 0)
+	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) != 0)
 		cli_die(EX_OSERR, "getsockname: %s", strerror(errno));
 	netaddr_format((struct sockaddr *)&ss, bound, &bport);
-	if ((l.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    epoll_ctl(l.epfd, EPOLL_CTL_ADD, l.lfd, &ev) != 0)
-		cli_die(EX_OSERR, "epoll: %s", strerror(errno));
+	cfg.lfd = lfd;
+	cfg.arg = &m;
+	if ((m.l = listener_new(&cfg)) == NULL)
+		cli_die(EX_OSERR, "cannot set up: %s", strerror(errno));
 
 	/* The stop signals are taken only while waiting (ppoll, epoll_pwait),
 	 * so none comes between a look at stopping and a wait. */
@@ -1014,29 +727,27 @@ main(int argc, char **argv)
 	if (reg) {
 		reg_init(&r, user, server, regip, bport, every_ms);
 		reg_first(&r, timeout_ms);
-		l.reg = &r;
-		ev.data.ptr = &r;
-		if (r.pid > 0 && epoll_ctl(l.epfd, EPOLL_CTL_ADD, r.fd, &ev) != 0)
+		m.reg = &r;
+		if (r.pid > 0 && listener_watch(m.l, r.fd, &r) != 0)
 			cli_die(EX_OSERR, "epoll: %s", strerror(errno));
 	}
 
-	print_json(&l, json_pack("{s:s, s:s, s:i, s:s}", "type", "listening",
-	    "addr", bound, "port", bport, "user", user));
-	if (commit(&l, NULL) == 0) {
+	listener_print(m.l, json_pack("{s:s, s:s, s:i, s:s}", "type",
+	    "listening", "addr", bound, "port", bport, "user", user));
+	if (listener_commit(m.l) == 0) {
 		if (catchup && !stopping)
-			catch_up(&l, server);
-		if (l.status == 0)
-			serve(&l);
+			catch_up(m.l, m.seen, user, server);
+		if (listener_status(m.l) == 0)
+			listener_serve(m.l);
 	}
-	while (l.nconns > 0)
-		close_conn(&l, l.conns[0], "stopping");
-	commit(&l, NULL);
+	status = listener_status(m.l);
+	listener_free(m.l);
 	if (reg)
 		reg_stop(&r, user, server);
-	seen_close(l.seen);
-	wire_out_free(&l.print);
-	free(l.conns);
-	close(l.lfd);
-	close(l.epfd);
-	return l.status;
+	seen_close(m.seen);
+	close(lfd);
+	key_wipe(&keys.kp);
+	sodium_memzero(keys.xsk, sizeof(keys.xsk));
+	free(keys.pins);
+	return status;
 }

@@ -1,15 +1,12 @@
-/* chat-send: send messages to a peer directly over TCP (wire protocol v1),
- * pipelined, and store each in the directory; one status line each. */
+/* chat-send: send messages to a peer directly over TCP (wire protocol v2,
+ * Noise-encrypted; v1 with --plaintext), pipelined, and store each in the
+ * directory; one status line each. The engine is lib/peer/sender.c;
+ * here are the flags, the keys and the look-up. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "client/cli_dirclient.h"
@@ -20,69 +17,19 @@
 #include "core/util.h"
 #include "core/valid.h"
 #include "net/netaddr.h"
+#include "peer/sender.h"
 #include "peer/wire.h"
+#include "sec/keys.h"
+#include "sec/noise.h"
 
-#define WINDOW 16384		/* messages read and not yet reported */
-#define BATCH 5000		/* messages stored with one request, at most */
-#define BATCH_BYTES (900 << 10)	/* and about this much JSON: chat-dird
-				 * takes 1 MiB a request by default */
-#define MSG_OVERHEAD 64		/* JSON around a message's fields */
-#define READ_CHUNK 65536
-
-enum { D_WAIT, D_ACKED, D_FAILED };
-enum { S_WAIT, S_DONE, S_FAILED };
-
-struct msg {
-	char uid[UID_MAX + 1];
-	char ts[TS_LEN];
-	char *text;
-	size_t len;
-	int dstate;		/* main thread only */
-	int sstate;		/* under lock */
-	int64_t id;
-};
-
-struct sender {
-	const char *user, *peer;
-	bool store;
-	int64_t timeout_ms;
-	struct msg *ring;	/* WINDOW slots; message n is ring[n % WINDOW] */
-	uint64_t n_in;		/* messages read */
-	uint64_t n_out;		/* messages reported */
-	uint64_t hint;		/* no unacknowledged message below it */
-	uint64_t unacked;	/* sent on this connection, not acknowledged */
-	/* the connection */
-	char host[NETADDR_HOSTLEN];
-	int port;
-	int fd;
-	bool direct;		/* still trying to deliver */
-	int reconnects;
-	bool lost_idle;		/* the peer left with nothing unacknowledged */
-	struct wire_buf in;
-	struct jsonw out;
-	int64_t ack_deadline;
-	char store_warned[512];	/* the storing thread's last warning */
-	/* shared with the storing thread */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	uint64_t n_published;	/* messages it may store */
-	uint64_t n_taken;	/* messages it took */
-	uint64_t n_stored;	/* messages it is done with */
-	bool done;
-	int notify[2];
-	struct dirclient *sdc;
-	/* verdict */
-	bool bad_input;
-	bool lost;		/* a message neither delivered nor stored */
-};
-
-enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT };
+enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT, OPT_PLAINTEXT };
 
 static noreturn void
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: chat-send -u name [--json] [--no-store] "
-	    "[--direct host:port] [-t seconds] [-s url] peer [text ...]\n");
+	    "[--direct host:port] [--plaintext] [-t seconds] [-s url] peer "
+	    "[text ...]\n");
 	fprintf(f, "       %s -h | --help | --version\n", "chat-send");
 	exit(status);
 }
@@ -97,611 +44,79 @@ seconds_ms(const char *s)
 	return ms;
 }
 
-/* A storing failure, said once while it stays the same: a directory that
- * is down fails every batch alike. */
-static void
-warn_store(struct sender *s)
-{
-	const char *why = dc_error(s->sdc);
-
-	if (strcmp(why, s->store_warned) == 0)
-		return;
-	cli_warn("storing: %s", why);
-	snprintf(s->store_warned, sizeof(s->store_warned), "%s", why);
-}
-
-/* Stores o[0..n) with one request. A batch the directory refuses (too
- * large for it, or holding a message it will not take) is split in
- * halves, so that whatever can be stored is, in a few requests. */
-static void
-store_split(struct sender *s, struct dc_outgoing *o, size_t n)
-{
-	enum dc_status st;
-
-	st = n == 1 ? dc_send(s->sdc, o) : dc_send_batch(s->sdc, o, n);
-	if (st == DC_OK)
-		return;
-	if (st == DC_REJECTED && n > 1) {
-		store_split(s, o, n / 2);
-		store_split(s, o + n / 2, n - n / 2);
-		return;
-	}
-	warn_store(s);
-	for (size_t i = 0; i < n; i++)
-		o[i].id = -1;
-}
-
-/* Storing, in its own thread, so that the directory's round trips never
- * hold up the peer's: it takes what was read since its last request, up
- * to BATCH messages and about BATCH_BYTES, and stores them with one
- * request. */
-static void
-store_range(struct sender *s, uint64_t from, uint64_t to)
-{
-	struct dc_outgoing *o;
-	size_t n = (size_t)(to - from), i;
-	struct msg *m;
-
-	if ((o = calloc(n, sizeof(*o))) == NULL)
-		cli_die(EX_SOFTWARE, "out of memory");
-	for (i = 0; i < n; i++) {
-		m = &s->ring[(from + i) % WINDOW];
-		o[i] = (struct dc_outgoing){ .from = s->user, .to = s->peer,
-		    .text = m->text, .uid = m->uid };
-	}
-	/* The answers' JSON (thousands of ids) lives in an arena. */
-	jarena_open();
-	store_split(s, o, n);
-	jarena_close();
-	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < n; i++) {
-		m = &s->ring[(from + i) % WINDOW];
-		m->sstate = o[i].id >= 0 ? S_DONE : S_FAILED;
-		m->id = o[i].id;
-	}
-	s->n_stored = to;
-	pthread_mutex_unlock(&s->lock);
-	free(o);
-	while (write(s->notify[1], "", 1) < 0 && errno == EINTR)
-		;
-}
-
-/* The end of the next batch from message from on: at most BATCH
- * messages, and at most about BATCH_BYTES unless one message is more. */
-static uint64_t
-batch_end(const struct sender *s, uint64_t from, uint64_t avail)
-{
-	size_t fixed = strlen(s->user) + strlen(s->peer) + MSG_OVERHEAD;
-	size_t bytes = 0, b;
-	uint64_t to;
-
-	for (to = from; to < avail && to - from < BATCH; to++) {
-		const struct msg *m = &s->ring[to % WINDOW];
-
-		b = m->len + strlen(m->uid) + fixed;
-		if (to > from && bytes + b > BATCH_BYTES)
-			break;
-		bytes += b;
-	}
-	return to;
-}
-
-static void *
-storer(void *arg)
-{
-	struct sender *s = arg;
-	uint64_t from, to;
-
-	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		while (s->n_taken == s->n_published && !s->done)
-			pthread_cond_wait(&s->cond, &s->lock);
-		if (s->n_taken == s->n_published)
-			break;
-		from = s->n_taken;
-		to = batch_end(s, from, s->n_published);
-		s->n_taken = to;
-		pthread_mutex_unlock(&s->lock);
-		store_range(s, from, to);
-		pthread_mutex_lock(&s->lock);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
-}
-
-static void
-publish(struct sender *s)
-{
-	if (!s->store)
-		return;
-	pthread_mutex_lock(&s->lock);
-	s->n_published = s->n_in;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* The connection */
-
-/* Reads into s->in until a whole line is there or the deadline passes. */
-static int
-read_line(struct sender *s, int64_t deadline, char **line, size_t *len)
-{
-	struct pollfd p = { .fd = s->fd, .events = POLLIN };
-	size_t room;
-	ssize_t n;
-	char *at;
-	int rc;
-
-	while ((rc = wire_buf_line(&s->in, line, len)) == 0) {
-		if (mono_ms() >= deadline ||
-		    poll(&p, 1, (int)(deadline - mono_ms())) <= 0)
-			return -1;
-		if ((at = wire_buf_space(&s->in, 4096, &room)) == NULL)
-			return -1;
-		n = recv(s->fd, at, room, 0);
-		if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
-			return -1;
-		if (n > 0)
-			wire_buf_fill(&s->in, (size_t)n);
-	}
-	return rc > 0 ? 0 : -1;
-}
-
-static void
-drop_fd(struct sender *s)
-{
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	wire_buf_free(&s->in);
-	wire_out_free(&s->out);
-	s->unacked = 0;
-}
-
-#define WARN(...) do { if (loud) cli_warn(__VA_ARGS__); } while (0)
-
-/* Connects and shakes hands; false, and (loud) a warning, when it
- * cannot. */
-static bool
-open_conn(struct sender *s, bool loud)
-{
-	struct wire_obj o;
-	char err[512], *line;
-	size_t len;
-	int64_t deadline = mono_ms() + s->timeout_ms;
-	bool ok = false;
-
-	if ((s->fd = net_connect(s->host, s->port, s->timeout_ms, err,
-	    sizeof(err))) < 0) {
-		WARN("%s: %s", s->peer, err);
-		return false;
-	}
-	if (wire_put_hello(&s->out, s->user, s->peer) != 0 ||
-	    send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL) !=
-	    (ssize_t)s->out.len) {
-		WARN("%s: %s:%d: cannot send the hello", s->peer, s->host,
-		    s->port);
-		drop_fd(s);
-		return false;
-	}
-	wire_out_consume(&s->out, s->out.len);
-	if (read_line(s, deadline, &line, &len) != 0) {
-		WARN("%s: %s:%d: no hello in time", s->peer, s->host,
-		    s->port);
-		drop_fd(s);
-		return false;
-	}
-	switch (wire_parse(line, len, &o)) {
-	case WIRE_HELLO:
-		ok = true;
-		break;
-	case WIRE_ERROR:
-		WARN("%s: %s:%d: %s: %s", s->peer, s->host, s->port, o.code,
-		    o.error);
-		break;
-	default:
-		WARN("%s: %s:%d: not a chat peer's hello", s->peer, s->host,
-		    s->port);
-	}
-	wire_obj_free(&o);
-	if (!ok)
-		drop_fd(s);
-	return ok;
-}
-
-static void
-send_msg(struct sender *s, struct msg *m)
-{
-	if (wire_put_msg(&s->out, m->uid, m->text, m->len, m->ts) != 0)
-		cli_die(EX_SOFTWARE, "out of memory");
-	if (s->unacked++ == 0)
-		s->ack_deadline = mono_ms() + s->timeout_ms;
-}
-
-/* Connects again, once, and sends again what was not acknowledged; else
- * nothing more is delivered. It may take up to the timeout: a listener
- * that restarts comes back on the same port within it. */
-static void
-reconnect(struct sender *s)
-{
-	int64_t deadline = mono_ms() + s->timeout_ms;
-	uint64_t i;
-
-	while (s->reconnects > 0 && !open_conn(s, false)) {
-		if (mono_ms() + 100 >= deadline) {
-			s->reconnects = 0;
-			break;
-		}
-		usleep(100000);
-	}
-	if (s->reconnects-- > 0) {
-		cli_warn("%s: %s:%d: connected again", s->peer, s->host,
-		    s->port);
-		for (i = s->n_out; i < s->n_in; i++)
-			if (s->ring[i % WINDOW].dstate == D_WAIT)
-				send_msg(s, &s->ring[i % WINDOW]);
-		return;
-	}
-	s->direct = false;
-	for (i = s->n_out; i < s->n_in; i++)
-		if (s->ring[i % WINDOW].dstate == D_WAIT)
-			s->ring[i % WINDOW].dstate = D_FAILED;
-}
-
-/* The connection broke. With messages awaiting their ack, connect again
- * now; with none, only when the next message comes, if one does: the
- * peer may simply have left, and the input may be about to end. */
-static void
-lost_conn(struct sender *s, const char *why)
-{
-	uint64_t i;
-
-	drop_fd(s);
-	cli_warn("%s: %s:%d: %s", s->peer, s->host, s->port, why);
-	for (i = s->n_out; i < s->n_in; i++)
-		if (s->ring[i % WINDOW].dstate == D_WAIT)
-			break;
-	if (i == s->n_in && s->direct) {
-		s->lost_idle = true;
-		return;
-	}
-	reconnect(s);
-}
-
-static void
-on_ack(struct sender *s, const char *uid)
-{
-	uint64_t i;
-	struct msg *m;
-
-	while (s->hint < s->n_in && s->ring[s->hint % WINDOW].dstate != D_WAIT)
-		s->hint++;
-	if (s->hint < s->n_in && strcmp(s->ring[s->hint % WINDOW].uid,
-	    uid) == 0)
-		i = s->hint;
-	else
-		for (i = s->n_out; i < s->n_in; i++)
-			if (s->ring[i % WINDOW].dstate == D_WAIT &&
-			    strcmp(s->ring[i % WINDOW].uid, uid) == 0)
-				break;
-	if (i == s->n_in)
-		return;
-	m = &s->ring[i % WINDOW];
-	m->dstate = D_ACKED;
-	if (s->unacked > 0)
-		s->unacked--;
-	s->ack_deadline = mono_ms() + s->timeout_ms;
-}
-
-static void
-on_socket(struct sender *s)
-{
-	struct wire_obj o;
-	size_t room, len;
-	ssize_t n;
-	char *at, *line, why[256];
-	int rc;
-
-	if ((at = wire_buf_space(&s->in, READ_CHUNK, &room)) == NULL)
-		cli_die(EX_SOFTWARE, "out of memory");
-	n = recv(s->fd, at, room, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		lost_conn(s, n == 0 ? "closed the connection" :
-		    strerror(errno));
-		return;
-	}
-	wire_buf_fill(&s->in, (size_t)n);
-	while ((rc = wire_buf_line(&s->in, &line, &len)) != 0) {
-		if (rc < 0) {
-			lost_conn(s, "sent a line too long");
-			return;
-		}
-		switch (wire_parse(line, len, &o)) {
-		case WIRE_ACK:
-			on_ack(s, o.uid);
-			break;
-		case WIRE_ERROR:
-			snprintf(why, sizeof(why), "%s: %s", o.code, o.error);
-			wire_obj_free(&o);
-			lost_conn(s, why);
-			return;
-		default:
-			wire_obj_free(&o);
-			lost_conn(s, "broke the protocol");
-			return;
-		}
-		wire_obj_free(&o);
-	}
-}
-
-static void
-flush_out(struct sender *s)
-{
-	ssize_t w;
-
-	while (s->fd >= 0 && s->out.len > 0) {
-		w = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (w <= 0) {
-			lost_conn(s, strerror(errno));
-			continue;
-		}
-		wire_out_consume(&s->out, (size_t)w);
-	}
-}
-
-/* Input */
-
-static void
-add_msg(struct sender *s, const char *text, size_t len, const char *uid)
-{
-	struct msg *m = &s->ring[s->n_in % WINDOW];
-
-	memset(m, 0, sizeof(*m));
-	if (uid != NULL)
-		snprintf(m->uid, sizeof(m->uid), "%s", uid);
-	else
-		uid_new(m->uid);
-	ts_format(now_ms(), m->ts);
-	if ((m->text = malloc(len + 1)) == NULL)
-		cli_die(EX_SOFTWARE, "out of memory");
-	memcpy(m->text, text, len);
-	m->text[len] = '\0';
-	m->len = len;
-	m->dstate = s->direct ? D_WAIT : D_FAILED;
-	m->sstate = s->store ? S_WAIT : S_FAILED;
-	s->n_in++;
-	if (s->fd < 0 && s->lost_idle) {
-		s->lost_idle = false;
-		reconnect(s);	/* sends m too, or fails it */
-	} else if (s->fd >= 0)
-		send_msg(s, m);
-}
-
-static bool
-text_ok(struct sender *s, unsigned long lineno, const char *text,
-    size_t len)
-{
-	if (len > WIRE_TEXT_MAX)
-		cli_warn("line %lu: longer than 64 KiB; not sent", lineno);
-	else if (!valid_utf8(text, len))
-		cli_warn("line %lu: not UTF-8 text; not sent", lineno);
-	else
-		return true;
-	s->bad_input = true;
-	return false;
-}
-
-static void
-on_input_line(struct sender *s, bool json, unsigned long lineno,
-    const char *line, size_t len)
-{
-	json_t *j;
-	const char *text, *uid, *why;
-	size_t textlen;
-
-	if (!json) {
-		if (len > 0 && text_ok(s, lineno, line, len))
-			add_msg(s, line, len, NULL);
-		return;
-	}
-	if (len == 0)
-		return;
-	if (wire_input_json(line, len, &j, &text, &textlen, &uid, &why) != 0) {
-		cli_warn("line %lu: %s; not sent", lineno, why);
-		s->bad_input = true;
-		return;
-	}
-	add_msg(s, text, textlen, uid);
-	json_decref(j);
-}
-
-/* Reports, in order, every message whose fate is known. */
-static void
-report(struct sender *s)
-{
-	uint64_t stored = s->n_in;
-	struct msg *m;
-
-	if (s->store) {
-		pthread_mutex_lock(&s->lock);
-		stored = s->n_stored;
-		pthread_mutex_unlock(&s->lock);
-	}
-	while (s->n_out < stored) {
-		m = &s->ring[s->n_out % WINDOW];
-		if (m->dstate == D_WAIT)
-			break;
-		if (m->dstate != D_ACKED && m->sstate != S_DONE)
-			s->lost = true;
-		if (m->sstate == S_DONE)
-			printf("{\"uid\":\"%s\",\"to\":\"%s\",\"delivered\":%s,"
-			    "\"stored\":true,\"id\":%lld}\n", m->uid, s->peer,
-			    m->dstate == D_ACKED ? "true" : "false",
-			    (long long)m->id);
-		else
-			printf("{\"uid\":\"%s\",\"to\":\"%s\",\"delivered\":%s,"
-			    "\"stored\":false}\n", m->uid, s->peer,
-			    m->dstate == D_ACKED ? "true" : "false");
-		free(m->text);
-		m->text = NULL;
-		s->n_out++;
-	}
-}
-
-struct input {
-	struct wire_buf buf;
-	unsigned long lineno;
-	bool json, eof;
+struct keys {
+	struct keypair kp;
+	uint8_t xsk[NOISE_KEYLEN];
+	char *pins;
 };
 
-/* Takes the whole lines read, as far as the window lets it. */
+/* The user's key (made on first use) and its X25519 form, for wire v2. */
 static void
-take_lines(struct sender *s, struct input *in)
+load_keys(struct sender_cfg *cfg, struct keys *k, const char *user)
 {
-	size_t len;
-	char *line;
-	int rc;
+	char *home = cli_home(NULL), err[512];
+	enum key_status st;
 
-	while (s->n_in - s->n_out < WINDOW &&
-	    (rc = wire_buf_line(&in->buf, &line, &len)) != 0) {
-		in->lineno++;
-		if (rc < 0) {
-			cli_warn("line %lu: longer than 256 KiB; not sent",
-			    in->lineno);
-			s->bad_input = true;
-			continue;
-		}
-		on_input_line(s, in->json, in->lineno, line, len);
-	}
-	publish(s);
-	flush_out(s);
-}
-
-static void
-read_input(struct sender *s, struct input *in)
-{
-	size_t room;
-	ssize_t n;
-	char *at;
-
-	if ((at = wire_buf_space(&in->buf, READ_CHUNK, &room)) == NULL)
-		cli_die(EX_SOFTWARE, "out of memory");
-	n = room > 0 ? read(STDIN_FILENO, at, room) : 0;
-	if (n < 0 && errno != EINTR && errno != EAGAIN)
-		cli_die(EX_IOERR, "stdin: %s", strerror(errno));
-	if (n > 0)
-		wire_buf_fill(&in->buf, (size_t)n);
-	if (n == 0) {
-		/* A last line without its newline counts too. */
-		if (wire_buf_pending(&in->buf) > 0 &&
-		    (at = wire_buf_space(&in->buf, 1, &room)) != NULL &&
-		    room > 0) {
-			*at = '\n';
-			wire_buf_fill(&in->buf, 1);
-		}
-		in->eof = true;
-	}
-	take_lines(s, in);
-}
-
-static void
-run(struct sender *s, struct input *in)
-{
-	struct pollfd p[3];
-	int64_t wait;
-	char junk[64];
-	int np, ip, is;
-
-	for (;;) {
-		report(s);
-		take_lines(s, in);
-		if (in->eof && wire_buf_pending(&in->buf) == 0 &&
-		    s->n_out == s->n_in) {
-			pthread_mutex_lock(&s->lock);
-			s->done = true;
-			pthread_cond_signal(&s->cond);
-			pthread_mutex_unlock(&s->lock);
-			break;
-		}
-		if (fflush(stdout) == EOF)
-			cli_die(EX_IOERR, "stdout: %s", strerror(errno));
-		np = 0;
-		ip = is = -1;
-		p[np++] = (struct pollfd){ .fd = s->notify[0], .events = POLLIN };
-		if (!in->eof && s->n_in - s->n_out < WINDOW) {
-			ip = np;
-			p[np++] = (struct pollfd){ .fd = STDIN_FILENO,
-			    .events = POLLIN };
-		}
-		if (s->fd >= 0) {
-			is = np;
-			p[np++] = (struct pollfd){ .fd = s->fd, .events =
-			    POLLIN | (s->out.len > 0 ? POLLOUT : 0) };
-		}
-		wait = -1;
-		if (s->fd >= 0 && s->unacked > 0) {
-			wait = s->ack_deadline - mono_ms();
-			if (wait <= 0) {
-				lost_conn(s, "no acknowledgement in time");
-				continue;
-			}
-		}
-		if (poll(p, (nfds_t)np, (int)wait) < 0) {
-			if (errno == EINTR)
-				continue;
-			cli_die(EX_OSERR, "poll: %s", strerror(errno));
-		}
-		if (p[0].revents)
-			while (read(s->notify[0], junk, sizeof(junk)) ==
-			    sizeof(junk))
-				;
-		if (is >= 0 && p[is].revents & POLLOUT)
-			flush_out(s);
-		if (is >= 0 && s->fd >= 0 && p[is].revents &
-		    (POLLIN | POLLERR | POLLHUP))
-			on_socket(s);
-		if (ip >= 0 && p[ip].revents)
-			read_input(s, in);
-	}
+	if (home == NULL)
+		cli_die(EX_USAGE, "no CHAT_HOME and no HOME to keep a key in "
+		    "(--plaintext speaks v1 without a key)");
+	st = key_load(home, user, true, &k->kp, err, sizeof(err));
+	if (st != KEY_OK && st != KEY_CREATED)
+		cli_die(st == KEY_OPEN ? EX_NOPERM : st == KEY_BAD ?
+		    EX_DATAERR : EX_IOERR, "%s (--plaintext speaks v1 without "
+		    "a key)", err);
+	if (noise_key_from_ed25519(k->xsk, k->kp.sk) != 0 ||
+	    (k->pins = key_path(home, user, ".pins")) == NULL)
+		cli_die(EX_SOFTWARE, "cannot derive the channel key");
+	free(home);
+	cfg->xsk = k->xsk;
+	cfg->edpk = k->kp.pk;
+	cfg->pins = k->pins;
 }
 
 /* Where the peer listens: --direct, else the directory; false when it
  * cannot be reached directly now. */
 static bool
-find_peer(struct sender *s, struct dirclient *dc, const char *direct)
+find_peer(struct dirclient *dc, const char *peer, const char *direct,
+    char host[NETADDR_HOSTLEN], int *port, unsigned char dirkey[32],
+    bool *haskey)
 {
 	enum dc_status st;
-	json_t *peer;
+	json_t *info;
 	const char *ip;
 
 	if (direct != NULL) {
-		if (netaddr_split(direct, s->host, &s->port) != 0 ||
-		    s->port == 0)
+		if (netaddr_split(direct, host, port) != 0 || *port == 0)
 			cli_die(EX_USAGE, "%s: not HOST:PORT", direct);
+		/* Still the directory's word on the peer's key, if it has
+		 * one to give. */
+		if (dc != NULL && dc_peerinfo(dc, peer, &info) == DC_OK) {
+			*haskey = json_is_string(json_object_get(info, "key")) &&
+			    key_parse(json_string_value(json_object_get(info,
+			    "key")), dirkey);
+			json_decref(info);
+		}
 		return true;
 	}
-	st = dc_peerinfo(dc, s->peer, &peer);
+	st = dc_peerinfo(dc, peer, &info);
 	if (st == DC_NOT_FOUND)
-		cli_die(EX_NOUSER, "%s: no such user", s->peer);
+		cli_die(EX_NOUSER, "%s: no such user", peer);
 	if (st != DC_OK) {
-		cli_warn("looking up %s: %s", s->peer, dc_error(dc));
+		cli_warn("looking up %s: %s", peer, dc_error(dc));
 		return false;
 	}
-	ip = json_string_value(json_object_get(peer, "ip"));
-	s->port = (int)json_integer_value(json_object_get(peer, "port"));
-	if (!json_is_true(json_object_get(peer, "online")) || ip == NULL ||
-	    s->port <= 0) {
-		cli_warn("%s is offline; storing the messages for later",
-		    s->peer);
-		json_decref(peer);
+	*haskey = json_is_string(json_object_get(info, "key")) &&
+	    key_parse(json_string_value(json_object_get(info, "key")), dirkey);
+	ip = json_string_value(json_object_get(info, "ip"));
+	*port = (int)json_integer_value(json_object_get(info, "port"));
+	if (!json_is_true(json_object_get(info, "online")) || ip == NULL ||
+	    *port <= 0) {
+		cli_warn("%s is offline; storing the messages for later", peer);
+		json_decref(info);
 		return false;
 	}
-	snprintf(s->host, sizeof(s->host), "%s", ip);
-	json_decref(peer);
+	snprintf(host, NETADDR_HOSTLEN, "%s", ip);
+	json_decref(info);
 	return true;
 }
 
@@ -712,6 +127,7 @@ main(int argc, char **argv)
 		{ "direct", required_argument, NULL, OPT_DIRECT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "no-store", no_argument, NULL, OPT_NO_STORE },
+		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
 		{ "server", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "user", required_argument, NULL, 'u' },
@@ -719,17 +135,17 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sender s = { .store = true, .fd = -1, .reconnects = 1,
-	    .timeout_ms = 10000, .lock = PTHREAD_MUTEX_INITIALIZER,
-	    .cond = PTHREAD_COND_INITIALIZER };
-	struct input in = { 0 };
+	struct sender_cfg cfg = { .reconnects = 1, .timeout_ms = 10000,
+	    .infd = STDIN_FILENO, .out = stdout };
 	const char *server = NULL, *direct = NULL;
-	struct dirclient *dc = NULL;
-	pthread_t thread;
-	char *text = NULL;
+	struct dirclient *dc = NULL, *sdc = NULL;
+	struct sender *s;
+	char *text = NULL, host[NETADDR_HOSTLEN];
 	size_t len = 0, n;
-	bool created;
-	int c, i;
+	bool created, store = true, haskey = false;
+	struct keys keys = { 0 };
+	unsigned char dirkey[32];
+	int c, i, port = 0, status;
 
 	cli_init();
 	jarena_init();	/* the storing thread parses answers in an arena */
@@ -740,19 +156,22 @@ main(int argc, char **argv)
 			direct = optarg;
 			break;
 		case OPT_JSON:
-			in.json = true;
+			cfg.json = true;
 			break;
 		case OPT_NO_STORE:
-			s.store = false;
+			store = false;
+			break;
+		case OPT_PLAINTEXT:
+			cfg.plaintext = true;
 			break;
 		case 's':
 			server = optarg;
 			break;
 		case 't':
-			s.timeout_ms = seconds_ms(optarg);
+			cfg.timeout_ms = seconds_ms(optarg);
 			break;
 		case 'u':
-			s.user = optarg;
+			cfg.user = optarg;
 			break;
 		case 'h':
 			usage(stdout, EX_OK);
@@ -764,16 +183,17 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage(stderr, EX_USAGE);
-	if ((s.user = cli_setting(s.user, CLI_ENV_USER, NULL)) == NULL) {
+	if ((cfg.user = cli_setting(cfg.user, CLI_ENV_USER, NULL)) == NULL) {
 		cli_warn("no user: give -u or set CHAT_USER");
 		usage(stderr, EX_USAGE);
 	}
-	s.peer = argv[optind++];
-	if (!valid_username(s.user))
-		cli_die(EX_USAGE, "%s: not a username", s.user);
-	if (!valid_username(s.peer))
-		cli_die(EX_USAGE, "%s: not a username", s.peer);
-	if (in.json && optind < argc)
+	cfg.peer = argv[optind++];
+	cfg.hash = NOISE_SHA256;
+	if (!valid_username(cfg.user))
+		cli_die(EX_USAGE, "%s: not a username", cfg.user);
+	if (!valid_username(cfg.peer))
+		cli_die(EX_USAGE, "%s: not a username", cfg.peer);
+	if (cfg.json && optind < argc)
 		cli_die(EX_USAGE, "--json reads messages from stdin, not from "
 		    "arguments");
 	/* The words of the command line, joined by spaces: one message. */
@@ -790,47 +210,42 @@ main(int argc, char **argv)
 	    !valid_utf8(text, len)))
 		cli_die(EX_DATAERR, "the message is empty, longer than 64 KiB "
 		    "or not UTF-8");
+	if (text != NULL)
+		cfg.infd = -1;
 
-	if ((s.ring = calloc(WINDOW, sizeof(*s.ring))) == NULL ||
-	    pipe2(s.notify, O_CLOEXEC | O_NONBLOCK) != 0)
-		cli_die(EX_OSERR, "cannot set up: %s", strerror(errno));
-	if (s.store || direct == NULL) {
+	if (store || direct == NULL) {
 		dc = cli_dirclient(server);
-		cli_sign_as(dc, s.user);
+		cli_sign_as(dc, cfg.user);
 	}
-	s.direct = find_peer(&s, dc, direct);
-	if (dc != NULL && dc_friend_add(dc, s.user, s.peer, &created) != DC_OK)
-		cli_warn("adding %s as a friend: %s", s.peer, dc_error(dc));
-	if (s.direct && !open_conn(&s, true)) {
-		s.direct = false;
-		cli_warn("%s: cannot deliver directly; storing the messages "
-		    "for later", s.peer);
+	if (!cfg.plaintext)
+		load_keys(&cfg, &keys, cfg.user);
+	if (find_peer(dc, cfg.peer, direct, host, &port, dirkey, &haskey)) {
+		cfg.host = host;
+		cfg.port = port;
 	}
-	if (s.store) {
-		s.sdc = cli_dirclient(server);
-		cli_sign_as(s.sdc, s.user);
-		if (pthread_create(&thread, NULL, storer, &s) != 0)
-			cli_die(EX_OSERR, "cannot start storing");
+	if (haskey && !cfg.plaintext)
+		cfg.dirkey = dirkey;
+	if (dc != NULL && dc_friend_add(dc, cfg.user, cfg.peer, &created) !=
+	    DC_OK)
+		cli_warn("adding %s as a friend: %s", cfg.peer, dc_error(dc));
+	if (store) {
+		sdc = cli_dirclient(server);
+		cli_sign_as(sdc, cfg.user);
+		cfg.store = sdc;
 	}
+	if ((s = sender_new(&cfg)) == NULL)
+		cli_die(EX_OSERR, "cannot set up: %s", strerror(errno));
+	sender_open(s);
 	if (text != NULL) {
-		add_msg(&s, text, len, NULL);
-		publish(&s);
-		flush_out(&s);
-		in.eof = true;
+		sender_add(s, text, len);
 		free(text);
 	}
-	run(&s, &in);
-	if (s.store) {
-		pthread_join(thread, NULL);
-		dc_free(s.sdc);
-	}
-	drop_fd(&s);
-	wire_buf_free(&in.buf);
+	status = sender_run(s);
+	sender_free(s);
+	key_wipe(&keys.kp);
+	sodium_memzero(keys.xsk, sizeof(keys.xsk));
+	free(keys.pins);
+	dc_free(sdc);
 	dc_free(dc);
-	free(s.ring);
-	if (fflush(stdout) == EOF)
-		cli_die(EX_IOERR, "stdout: %s", strerror(errno));
-	if (s.lost)
-		return EX_UNAVAILABLE;
-	return s.bad_input ? EX_DATAERR : EX_OK;
+	return status;
 }

@@ -115,6 +115,38 @@ def handshake(sock, initiator, pattern, hashname, secret, pin):
             return send, receive
 
 
+def answer(sock, send, receive, data):
+    """Plays chat-listen: prints each line received; answers the hello
+    with the first line of data, each msg with its ack."""
+    hello = data.split(b"\n")[0] + b"\n"
+    out = sys.stdout.buffer
+    pending = b""
+    try:
+        while True:
+            try:
+                body = read_frame(sock)
+            except Refused:
+                break
+            pending += receive.decrypt_with_ad(b"", body)
+            reply = b""
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                out.write(line + b"\n")
+                obj = json.loads(line)
+                if obj.get("type") == "hello":
+                    reply += hello
+                elif obj.get("type") == "msg":
+                    reply += json.dumps({"type": "ack", "uid": obj["uid"]},
+                                        separators=(",", ":")).encode() + b"\n"
+            out.flush()
+            if reply:
+                sock.sendall(frame(send.encrypt_with_ad(b"", reply)))
+    except Exception as e:
+        die(EX_PROTOCOL, "frame", f"refused: {e!r}")
+    sock.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(prog=PROG)
     ap.add_argument("-k", dest="secret")
@@ -125,6 +157,9 @@ def main():
     ap.add_argument("-p", dest="pattern", choices=["IK", "XX"], default="XX")
     ap.add_argument("-H", dest="hash", choices=["SHA256", "BLAKE2b"],
                     default="SHA256")
+    ap.add_argument("--answer", action="store_true",
+                    help="a chat listener: standard input's first line "
+                    "answers the hello, an ack answers each msg")
     ap.add_argument("--public", metavar="SECRET",
                     help="print the public key of SECRET and exit")
     args = ap.parse_args()
@@ -158,6 +193,8 @@ def main():
                                   args.hash[0].encode(), secret, pin)
     except (Refused, OSError) as e:
         die(EX_PROTOCOL, "handshake", e)
+    if args.answer:
+        return answer(sock, send, receive, data)
     # Many lines to a frame: the stream cut in the largest pieces.
     try:
         for off in range(0, len(data), PLAIN_MAX):

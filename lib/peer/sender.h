@@ -1,0 +1,54 @@
+/* sender: the engine of chat-send. Reads messages (lines of text, or
+ * chat-send --json objects) from a descriptor, sends them to the peer
+ * pipelined over one connection, reconnects once when it breaks, stores
+ * every message in the directory from a thread of its own, and reports
+ * each message's fate as one JSON line, in order. */
+#ifndef CHAT_SENDER_H
+#define CHAT_SENDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client/dirclient.h"
+#include "net/netaddr.h"
+#include "sec/noise.h"
+
+struct sender;
+
+struct sender_cfg {
+	const char *user, *peer;
+	const char *host;	/* where the peer listens; NULL: offline */
+	int port;
+	struct dirclient *store;	/* the storing thread's; NULL: none */
+	bool json;		/* input lines are chat-send --json objects */
+	int64_t timeout_ms;	/* connect, hello, and each ack */
+	int reconnects;		/* tries after a broken connection */
+	int infd;		/* the input; -1: none (sender_add only) */
+	FILE *out;		/* the status lines */
+	/* Wire v2, unless plaintext: the user's X25519 static secret and
+	 * Ed25519 public key, the pins file, and the directory's key for
+	 * the peer (NULL: none known). Noise_IK when the peer's key is
+	 * pinned or the directory's, else Noise_XX. */
+	bool plaintext;
+	const uint8_t *xsk;
+	const unsigned char *edpk;
+	const char *pins;
+	const unsigned char *dirkey;
+	enum noise_hash hash;
+};
+
+/* NULL when out of memory, or (EINVAL) v2 without its keys. */
+struct sender *sender_new(const struct sender_cfg *cfg);
+void sender_free(struct sender *s);
+/* Connects and shakes hands: true, or false said on stderr (the messages
+ * will be stored only). */
+bool sender_open(struct sender *s);
+/* One message before the run (chat-send's TEXT words). */
+void sender_add(struct sender *s, const char *text, size_t len);
+/* Sends, stores and reports until the input ends and every message is
+ * reported: the exit status (0, 65 a bad input line, 69 a message
+ * neither delivered nor stored). */
+int sender_run(struct sender *s);
+
+#endif
