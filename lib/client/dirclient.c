@@ -12,11 +12,13 @@
 #include <curl/curl.h>
 
 #include "client/dirclient.h"
+#include "client/sealer.h"
 #include "core/exitcodes.h"
 #include "core/jsonw.h"
 #include "core/util.h"
 #include "core/version.h"
 #include "net/netaddr.h"
+#include "sec/envelope.h"
 #include "sec/keys.h"
 #include "sec/sig.h"
 
@@ -53,6 +55,7 @@ struct dirclient {
 	char code[32];		/* the "code" of the last error answer */
 	char sid[SIG_SID_LEN + 1];
 	unsigned char skey[SIG_KEYLEN];
+	struct sealer *sealer;	/* sealing and opening, when set */
 };
 
 #define SESSION_AFTER 2		/* signed requests before a session */
@@ -217,6 +220,7 @@ dc_free(struct dirclient *dc)
 	curl_slist_free_all(dc->get_hdrs);
 	sodium_memzero(dc->sk, sizeof(dc->sk));
 	sodium_memzero(dc->skey, sizeof(dc->skey));
+	sealer_free(dc->sealer);
 	curl_global_cleanup();
 	free(dc->buf);
 	free(dc->server);
@@ -428,6 +432,8 @@ dc_set_signer(struct dirclient *dc, const char *user,
     const unsigned char sk[crypto_sign_SECRETKEYBYTES])
 {
 	dc->signing = user != NULL;
+	sealer_free(dc->sealer);
+	dc->sealer = NULL;
 	if (user == NULL) {
 		sodium_memzero(dc->sk, sizeof(dc->sk));
 		return;
@@ -435,6 +441,31 @@ dc_set_signer(struct dirclient *dc, const char *user,
 	snprintf(dc->signer, sizeof(dc->signer), "%s", user);
 	memcpy(dc->sk, sk, sizeof(dc->sk));
 	crypto_sign_ed25519_sk_to_pk(dc->pk, dc->sk);
+}
+
+bool
+dc_set_pins(struct dirclient *dc, const char *pins)
+{
+	sealer_free(dc->sealer);
+	dc->sealer = NULL;
+	if (!dc->signing)
+		return true;
+	return (dc->sealer = sealer_new(dc->signer, dc->sk, pins)) != NULL;
+}
+
+int
+dc_open(struct dirclient *dc, json_t *m, char *why, size_t whylen)
+{
+	const json_t *text = json_object_get(m, "text");
+
+	if (dc->sealer != NULL)
+		return sealer_open(dc->sealer, dc, m, why, whylen);
+	if (json_is_string(text) && envelope_is(json_string_value(text),
+	    json_string_length(text))) {
+		snprintf(why, whylen, "sealed, and no key to open it with");
+		return -1;
+	}
+	return 0;
 }
 
 /* The request target of url: from the first '/' after the host on. */
@@ -931,21 +962,52 @@ dc_messages(struct dirclient *dc, const struct dc_query *q, dc_item_fn fn,
 }
 
 /* One message as the directory takes it, written straight out: a batch
- * is thousands of them. */
+ * is thousands of them. content: what to store, NULL for m's text. */
 static void
-put_outgoing(struct jsonw *w, const struct dc_outgoing *m)
+put_outgoing(struct jsonw *w, const struct dc_outgoing *m,
+    const char *content)
 {
+	if (content == NULL)
+		content = m->text;
 	jw_lit(w, "{\"sender\":");
 	jw_str(w, m->from, strlen(m->from));
 	jw_lit(w, ",\"receiver\":");
 	jw_str(w, m->to, strlen(m->to));
 	jw_lit(w, ",\"content\":");
-	jw_str(w, m->text, strlen(m->text));
+	jw_str(w, content, strlen(content));
 	if (m->uid != NULL) {
 		jw_lit(w, ",\"uid\":");
 		jw_str(w, m->uid, strlen(m->uid));
 	}
 	jw_lit(w, "}");
+}
+
+/* Writes m as put_outgoing does, sealed when the sealer says so; a
+ * message without a uid is given one first, since the envelope binds it.
+ * DC_OK, or why it could not be sealed. */
+static enum dc_status
+put_sealed(struct dirclient *dc, struct jsonw *w, const struct dc_outgoing *m)
+{
+	struct dc_outgoing o = *m;
+	char uid[UID_HEX_LEN], err[sizeof(dc->err)], *content = NULL;
+	enum dc_status st;
+
+	if (dc->sealer == NULL) {
+		put_outgoing(w, m, NULL);
+		return DC_OK;
+	}
+	if (o.uid == NULL) {
+		uid_new(uid);
+		o.uid = uid;
+	}
+	if ((st = sealer_seal(dc->sealer, dc, &o, &content, err,
+	    sizeof(err))) != DC_OK) {
+		seterr(dc, "%s", err);
+		return st;
+	}
+	put_outgoing(w, &o, content);
+	free(content);
+	return DC_OK;
 }
 
 enum dc_status
@@ -955,7 +1017,10 @@ dc_send(struct dirclient *dc, struct dc_outgoing *m)
 	json_t *ans, *id;
 	enum dc_status st;
 
-	put_outgoing(&body, m);
+	if ((st = put_sealed(dc, &body, m)) != DC_OK) {
+		jw_free(&body);
+		return st;
+	}
 	if ((st = post_text(dc, "/message/create/", &body, &ans)) != DC_OK)
 		return st;
 	id = json_object_get(ans, "message_id");
@@ -969,23 +1034,18 @@ dc_send(struct dirclient *dc, struct dc_outgoing *m)
 	return DC_OK;
 }
 
-enum dc_status
-dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
+/* Posts one batch request of the n messages in body, closed here, and
+ * takes their ids. */
+static enum dc_status
+post_batch(struct dirclient *dc, struct jsonw *body, struct dc_outgoing *m,
+    size_t n)
 {
-	struct jsonw body = { 0 };
 	json_t *ans, *ids;
 	enum dc_status st;
 	size_t i;
 
-	jw_lit(&body, "{\"messages\":[");
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			jw_lit(&body, ",");
-		put_outgoing(&body, &m[i]);
-	}
-	jw_lit(&body, "]}");
-	st = post_text(dc, "/message/create/", &body, &ans);
-	if (st != DC_OK)
+	jw_lit(body, "]}");
+	if ((st = post_text(dc, "/message/create/", body, &ans)) != DC_OK)
 		return st;
 	ids = json_object_get(ans, "message_ids");
 	if (!json_is_array(ids) || json_array_size(ids) != n) {
@@ -1003,6 +1063,39 @@ dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
 	}
 	json_decref(ans);
 	return DC_OK;
+}
+
+enum dc_status
+dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
+{
+	struct jsonw body = { 0 };
+	enum dc_status st;
+	size_t first = 0, i, before;
+
+	jw_lit(&body, "{\"messages\":[");
+	for (i = 0; i < n; i++) {
+		before = body.len;
+		if (i > first)
+			jw_lit(&body, ",");
+		if ((st = put_sealed(dc, &body, &m[i])) != DC_OK) {
+			jw_free(&body);
+			return st;
+		}
+		/* Sealed messages take more room than their callers count
+		 * on: what would pass the limit goes in a request of its
+		 * own. */
+		if (i > first && !body.failed &&
+		    body.len + 2 > DC_BATCH_BYTES) {
+			body.len = before;
+			if ((st = post_batch(dc, &body, m + first, i - first)) !=
+			    DC_OK)
+				return st;
+			first = i--;
+			body = (struct jsonw){ 0 };
+			jw_lit(&body, "{\"messages\":[");
+		}
+	}
+	return post_batch(dc, &body, m + first, n - first);
 }
 
 int
