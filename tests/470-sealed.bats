@@ -66,13 +66,13 @@ texts() {
 	send bob alice "nobody must know" >/dev/null
 	run db_sql "SELECT content FROM messages"
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | grep -c '^{"sealed":1,')" -eq 2 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^{"sealed":2,')" -eq 2 ]
 	run ! grep -e "cake is a lie" -e "nobody must know" <<<"$output"
 	if [ "${DIRD_DB#postgres}" = "$DIRD_DB" ]; then
 		stop_dird
 		run ! grep -a -e "cake is a lie" -e "nobody must know" -- "$DIRD_DB"*
 		run strings -- "$DIRD_DB"
-		grep -q '"sealed":1' <<<"$output"
+		grep -q '"sealed":2' <<<"$output"
 	fi
 }
 
@@ -178,7 +178,7 @@ EOF
 @test "a client of the original API sees the envelope as the message's text" {
 	send alice bob "plain to nobody" >/dev/null
 	api_as alice GET "/message/get/?peer1=alice&peer2=bob"
-	expect 200 '.messages[0].message | fromjson | .sealed == 1 and .from == "alice" and .to == "bob" and (.c | type) == "string"'
+	expect 200 '.messages[0].message | fromjson | .sealed == 2 and .from == "alice" and .to == "bob" and (.c | type) == "string"'
 	run ! grep -q "plain to nobody" <<<"$body"
 }
 

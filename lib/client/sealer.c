@@ -18,6 +18,14 @@ struct cached {
 	char name[USERNAME_MAX + 1];	/* empty: a free slot */
 	bool keyed;
 	struct envelope_peer key;
+	struct envelope_pair pair;
+};
+
+/* A peer's key and the keys shared with it. */
+struct peer {
+	bool keyed;
+	struct envelope_peer key;
+	struct envelope_pair pair;
 };
 
 struct sealer {
@@ -25,6 +33,8 @@ struct sealer {
 	char *pins;
 	struct envelope_self self;
 	struct envelope_peer self_peer;
+	struct envelope_pair self_pair;
+	struct envelope_roots roots;
 	struct cached cache[CACHE];
 	size_t next;		/* the slot taken next when all are full */
 };
@@ -40,7 +50,8 @@ sealer_new(const char *user, const unsigned char sk[crypto_sign_SECRETKEYBYTES],
 	snprintf(s->user, sizeof(s->user), "%s", user);
 	if ((s->pins = strdup(pins)) == NULL ||
 	    envelope_self_init(&s->self, sk) != 0 ||
-	    envelope_peer_init(&s->self_peer, s->self.pk) != 0) {
+	    envelope_peer_init(&s->self_peer, s->self.pk) != 0 ||
+	    envelope_pair_init(&s->self_pair, &s->self, &s->self_peer) != 0) {
 		sealer_free(s);
 		return NULL;
 	}
@@ -53,13 +64,15 @@ sealer_free(struct sealer *s)
 	if (s == NULL)
 		return;
 	envelope_self_wipe(&s->self);
+	envelope_pair_wipe(&s->self_pair);
+	for (size_t i = 0; i < CACHE; i++)
+		envelope_pair_wipe(&s->cache[i].pair);
 	free(s->pins);
 	free(s);
 }
 
 static void
-remember(struct sealer *s, const char *name, bool keyed,
-    const struct envelope_peer *key)
+remember(struct sealer *s, const char *name, const struct peer *p)
 {
 	struct cached *c = NULL;
 
@@ -71,16 +84,26 @@ remember(struct sealer *s, const char *name, bool keyed,
 		s->next = (s->next + 1) % CACHE;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name);
-	c->keyed = keyed;
-	if (keyed)
-		c->key = *key;
+	c->keyed = p->keyed;
+	c->key = p->key;
+	c->pair = p->pair;
+}
+
+/* p from pk; false when pk is no usable key. */
+static bool
+peer_set(struct sealer *s, struct peer *p,
+    const unsigned char pk[crypto_sign_PUBLICKEYBYTES])
+{
+	p->keyed = true;
+	return envelope_peer_init(&p->key, pk) == 0 &&
+	    envelope_pair_init(&p->pair, &s->self, &p->key) == 0;
 }
 
 /* The key of peer: the pinned one; else the one the directory has, now
- * pinned; *keyed false when peer has none (or is unknown). */
+ * pinned; p->keyed false when peer has none (or is unknown). */
 static enum dc_status
 peer_key(struct sealer *s, struct dirclient *dc, const char *peer,
-    bool *keyed, struct envelope_peer *key, char *err, size_t errlen)
+    struct peer *p, char *err, size_t errlen)
 {
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 	const char *b64;
@@ -88,24 +111,27 @@ peer_key(struct sealer *s, struct dirclient *dc, const char *peer,
 	enum pin_status ps;
 	json_t *info;
 
-	*keyed = true;
+	memset(p, 0, sizeof(*p));
 	if (strcasecmp(peer, s->user) == 0) {
-		*key = s->self_peer;
+		p->keyed = true;
+		p->key = s->self_peer;
+		p->pair = s->self_pair;
 		return DC_OK;
 	}
 	for (size_t i = 0; i < CACHE; i++)
 		if (strcasecmp(s->cache[i].name, peer) == 0) {
-			*keyed = s->cache[i].keyed;
-			*key = s->cache[i].key;
+			p->keyed = s->cache[i].keyed;
+			p->key = s->cache[i].key;
+			p->pair = s->cache[i].pair;
 			return DC_OK;
 		}
 	if ((ps = pin_get(s->pins, peer, pk)) == PIN_OK) {
-		if (envelope_peer_init(key, pk) != 0) {
+		if (!peer_set(s, p, pk)) {
 			snprintf(err, errlen, "%s: the key pinned for %s is not "
 			    "usable", s->pins, peer);
 			return DC_INTERNAL;
 		}
-		remember(s, peer, true, key);
+		remember(s, peer, p);
 		return DC_OK;
 	}
 	if (ps != PIN_NONE) {
@@ -113,10 +139,8 @@ peer_key(struct sealer *s, struct dirclient *dc, const char *peer,
 		return DC_INTERNAL;
 	}
 	st = dc_peerinfo(dc, peer, &info);
-	if (st == DC_NOT_FOUND) {
-		*keyed = false;
+	if (st == DC_NOT_FOUND)
 		return DC_OK;
-	}
 	if (st != DC_OK) {
 		snprintf(err, errlen, "looking up %s's key: %s", peer,
 		    dc_error(dc));
@@ -124,50 +148,90 @@ peer_key(struct sealer *s, struct dirclient *dc, const char *peer,
 	}
 	b64 = json_string_value(json_object_get(info, "key"));
 	if (b64 == NULL) {
-		*keyed = false;
 		json_decref(info);
-		remember(s, peer, false, NULL);
+		remember(s, peer, p);
 		return DC_OK;
 	}
 	st = DC_PROTOCOL;
-	if (!key_parse(b64, pk) || envelope_peer_init(key, pk) != 0)
+	if (!key_parse(b64, pk) || !peer_set(s, p, pk))
 		snprintf(err, errlen, "/peerinfo: the key of %s is not a key",
 		    peer);
-	else if (pin_put(s->pins, peer, pk) != PIN_OK) {
-		snprintf(err, errlen, "%s: cannot pin %s's key", s->pins, peer);
-		st = DC_INTERNAL;
-	} else {
-		remember(s, peer, true, key);
+	else {
+		/* A pin that cannot be written (a full disk) is trusted on
+		 * first use again next time; this run still seals. */
+		(void)pin_put(s->pins, peer, pk);
+		remember(s, peer, p);
 		st = DC_OK;
 	}
 	json_decref(info);
 	return st;
 }
 
-enum dc_status
-sealer_seal(struct sealer *s, struct dirclient *dc,
-    const struct dc_outgoing *m, char **content, char *err, size_t errlen)
+/* Seals m[0..n), all from the user to one keyed peer p. */
+static enum dc_status
+seal_run(struct sealer *s, const struct peer *p, const struct dc_outgoing *m,
+    size_t n, char **content, char *err, size_t errlen)
 {
-	struct envelope_peer rcpt;
+	struct envelope_msg *em;
 	enum envelope_err e;
-	enum dc_status st;
 	char ts[TS_LEN];
-	bool keyed;
+	size_t i;
+	int rc;
 
-	*content = NULL;
-	if (strcasecmp(m->from, s->user) != 0)
-		return DC_OK;
-	st = peer_key(s, dc, m->to, &keyed, &rcpt, err, errlen);
-	if (st != DC_OK || !keyed)
-		return st;
+	if ((em = calloc(n, sizeof(*em))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return DC_INTERNAL;
+	}
 	ts_format(now_ms(), ts);
-	*content = envelope_seal_to(&s->self, &rcpt, m->uid, m->from, m->to,
-	    ts, m->text, strlen(m->text), &e);
-	if (*content != NULL)
+	for (i = 0; i < n; i++) {
+		snprintf(em[i].uid, sizeof(em[i].uid), "%s", m[i].uid);
+		snprintf(em[i].from, sizeof(em[i].from), "%s", m[0].from);
+		snprintf(em[i].to, sizeof(em[i].to), "%s", m[0].to);
+		memcpy(em[i].ts, ts, sizeof(ts));
+		em[i].text = (char *)m[i].text;
+		em[i].textlen = strlen(m[i].text);
+		if (strlen(m[i].uid) > UID_MAX)
+			em[i].uid[0] = '\0';
+	}
+	rc = envelope_seal_batch(&s->self, &p->pair, em, n, content, &e);
+	free(em);
+	if (rc == 0)
 		return DC_OK;
-	snprintf(err, errlen, "cannot seal a message to %s: %s", m->to,
+	snprintf(err, errlen, "cannot seal a message to %s: %s", m[0].to,
 	    envelope_strerror(e));
 	return e == ENVELOPE_NOMEM ? DC_INTERNAL : DC_REJECTED;
+}
+
+enum dc_status
+sealer_seal(struct sealer *s, struct dirclient *dc,
+    const struct dc_outgoing *m, size_t n, char **content, char *err,
+    size_t errlen)
+{
+	struct peer p;
+	enum dc_status st;
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		content[i] = NULL;
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(m[j].from, m[i].from) == 0 &&
+		    strcmp(m[j].to, m[i].to) == 0; j++)
+			;
+		if (strcasecmp(m[i].from, s->user) != 0)
+			continue;
+		st = peer_key(s, dc, m[i].to, &p, err, errlen);
+		if (st == DC_OK && p.keyed)
+			st = seal_run(s, &p, m + i, j - i, content + i, err,
+			    errlen);
+		if (st != DC_OK) {
+			for (size_t k = 0; k < n; k++) {
+				free(content[k]);
+				content[k] = NULL;
+			}
+			return st;
+		}
+	}
+	return DC_OK;
 }
 
 int
@@ -178,11 +242,9 @@ sealer_open(struct sealer *s, struct dirclient *dc, json_t *msg, char *why,
 	const char *from = json_string_value(json_object_get(msg, "from"));
 	const char *to = json_string_value(json_object_get(msg, "to"));
 	const char *uid = json_string_value(json_object_get(msg, "uid"));
-	struct envelope_peer sender;
+	struct peer sender, other;
 	struct envelope_msg em;
 	enum envelope_err e;
-	enum dc_status st;
-	bool keyed;
 	int rc = -1;
 
 	if (!json_is_string(text) || !envelope_is(json_string_value(text),
@@ -193,15 +255,22 @@ sealer_open(struct sealer *s, struct dirclient *dc, json_t *msg, char *why,
 		    "recipient");
 		return -1;
 	}
-	st = peer_key(s, dc, from, &keyed, &sender, why, whylen);
-	if (st != DC_OK)
+	if (peer_key(s, dc, from, &sender, why, whylen) != DC_OK)
 		return -1;
-	if (!keyed) {
+	if (!sender.keyed) {
 		snprintf(why, whylen, "sealed, but %s has no key", from);
 		return -1;
 	}
-	e = envelope_open_from(&s->self, &sender, json_string_value(text),
-	    json_string_length(text), from, to, &em);
+	/* The keys shared with the other side: the sender's, or the
+	 * recipient's when the user sent it. */
+	if (strcasecmp(from, s->user) != 0)
+		other = sender;
+	else if (peer_key(s, dc, to, &other, why, whylen) != DC_OK)
+		return -1;
+	else if (!other.keyed)
+		other.pair = s->self_pair;
+	e = envelope_open_any(&s->self, &sender.key, &other.pair, &s->roots,
+	    json_string_value(text), json_string_length(text), from, to, &em);
 	if (e != ENVELOPE_OK) {
 		snprintf(why, whylen, "%s", envelope_strerror(e));
 		return -1;

@@ -21,12 +21,14 @@ struct sealer *sealer_new(const char *user,
     const unsigned char sk[crypto_sign_SECRETKEYBYTES], const char *pins);
 void sealer_free(struct sealer *s);
 
-/* What to store as m's content: *content NULL when m goes as plain text
- * (its sender is not the sealer's user, or its recipient has no key),
- * else a malloc'd envelope. m's uid must be set. DC_OK, or the failure
- * with err saying why (the recipient's key could not be had). */
+/* What to store as the content of m[0..n): content[i] NULL when m[i]
+ * goes as plain text (its sender is not the sealer's user, or its
+ * recipient has no key), else a malloc'd envelope; runs of messages to
+ * one peer are signed together. Every uid must be set. DC_OK, or the
+ * failure with err saying why (and nothing to free). */
 enum dc_status sealer_seal(struct sealer *s, struct dirclient *dc,
-    const struct dc_outgoing *m, char **content, char *err, size_t errlen);
+    const struct dc_outgoing *m, size_t n, char **content, char *err,
+    size_t errlen);
 
 /* Opens msg (a message in the output form) in place when it is an
  * envelope: "text" becomes the text sealed, "sealed" true. 0: done (or
