@@ -1052,6 +1052,76 @@ batch_refuses_changes(void **state)
 	free(forged);
 }
 
+static void
+python_opens_v2(void **state)
+{
+	char **env = seal_batch(7, &alice);
+	json_t *r;
+
+	(void)state;
+	for (int i = 0; i < 7; i++) {
+		r = python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+		    "envelope", env[i], "from", "alice", "to", "bob", "reader",
+		    keys_json(&bob), "sender", keys_json(&alice), "other",
+		    keys_json(&alice)));
+		assert_non_null(r);
+		assert_string_equal(json_string_value(json_object_get(r,
+		    "text")), TEXT);
+		json_decref(r);
+	}
+	/* The sender's own copy, and a wrong sender's key refused. */
+	r = python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+	    "envelope", env[3], "from", "alice", "to", "bob", "reader",
+	    keys_json(&alice), "sender", keys_json(&alice), "other",
+	    keys_json(&bob)));
+	assert_non_null(r);
+	json_decref(r);
+	assert_null(python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+	    "envelope", env[3], "from", "alice", "to", "bob", "reader",
+	    keys_json(&bob), "sender", keys_json(&mallory), "other",
+	    keys_json(&alice))));
+	for (int i = 0; i < 7; i++)
+		free(env[i]);
+	free(env);
+}
+
+static void
+we_open_python_v2(void **state)
+{
+	struct envelope_roots roots = { 0 };
+	struct envelope_msg m;
+	json_t *msgs = json_array(), *r, *envs;
+	char uid[16];
+
+	(void)state;
+	for (int i = 0; i < 19; i++) {
+		snprintf(uid, sizeof(uid), "py-%d", i);
+		json_array_append_new(msgs, json_pack("{s:s, s:s, s:s, s:s, s:s}",
+		    "uid", uid, "from", "alice", "to", "bob", "ts", TS, "text",
+		    TEXT));
+	}
+	r = python("seal2", json_pack("{s:o, s:o, s:o}", "messages", msgs,
+	    "sender", keys_json(&alice), "recipient", keys_json(&bob)));
+	assert_non_null(r);
+	envs = json_object_get(r, "envelopes");
+	assert_int_equal(json_array_size(envs), 19);
+	for (int i = 0; i < 19; i++) {
+		const char *env = json_string_value(json_array_get(envs, i));
+
+		assert_int_equal(open2_as(env, "alice", "bob", &bob, &alice,
+		    &alice, &roots, &m), ENVELOPE_OK);
+		snprintf(uid, sizeof(uid), "py-%d", i);
+		assert_string_equal(m.uid, uid);
+		envelope_msg_free(&m);
+		assert_int_equal(open2_as(env, "alice", "bob", &alice, &bob,
+		    &alice, NULL, &m), ENVELOPE_OK);
+		envelope_msg_free(&m);
+		assert_int_equal(open2_as(env, "alice", "bob", &bob, &alice,
+		    &mallory, NULL, &m), ENVELOPE_BAD_SIG);
+	}
+	json_decref(r);
+}
+
 int
 main(void)
 {
@@ -1075,6 +1145,8 @@ main(void)
 		cmocka_unit_test(we_open_python_s),
 		cmocka_unit_test(batch_opens_each),
 		cmocka_unit_test(batch_refuses_changes),
+		cmocka_unit_test(python_opens_v2),
+		cmocka_unit_test(we_open_python_v2),
 	};
 
 	if (sodium_init() < 0)
