@@ -57,8 +57,10 @@ wait_in() {
 	printf '%s\n' "$output" | jq -e '.to == "bob" and .delivered == true and .stored == true and (.id | type) == "number" and (.uid | test("^[0-9a-f]{32}$"))'
 	wait_in "$LISTEN_OUT" "$uid"
 	grep "$uid" "$LISTEN_OUT" | jq -e '.text == "hello there" and .from == "alice"'
-	api_as alice GET '/message/get/?peer1=alice&peer2=bob'
-	expect 200 ".messages[0].uid == \"$uid\" and .messages[0].message == \"hello there\""
+	# Stored sealed (tests/470-sealed.bats): read back opened.
+	run --separate-stderr chat-history -u alice bob
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e ".uid == \"$uid\" and .text == \"hello there\" and .sealed"
 }
 
 @test "stdin: one message a line, in order, empty lines skipped" {
@@ -256,9 +258,9 @@ refused() {
 	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -s 'map(select(.stored)) | length')" -eq 1000 ]
-	api_as alice GET '/message/get/?peer1=alice&peer2=bob'
-	[ "$(printf '%s' "$body" | jq '.messages | length')" -eq 1000 ]
-	[ "$(printf '%s' "$body" | jq -r '.messages[999].message')" = "$(sed -n 1000p "$BATS_TEST_TMPDIR/in")" ]
+	chat-history -u alice bob >"$BATS_TEST_TMPDIR/out"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" -eq 1000 ]
+	[ "$(sed -n 1000p "$BATS_TEST_TMPDIR/out" | jq -r .text)" = "$(sed -n 1000p "$BATS_TEST_TMPDIR/in")" ]
 	# 3 MB in requests of at most about 900 KiB: a handful, no 413.
 	[ "$(refused)" -eq 0 ]
 	[ "$(creates)" -lt 50 ]
@@ -275,8 +277,7 @@ refused() {
 	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -s 'map(select(.stored and .id > 0)) | length')" -eq 300 ]
-	api_as alice GET '/message/get/?peer1=alice&peer2=bob'
-	[ "$(printf '%s' "$body" | jq '[.messages[].message | tonumber] == [range(300)]')" = true ]
+	[ "$(chat-history -u alice bob | jq -s '[.[].text | tonumber] == [range(300)]')" = true ]
 	# Some were refused (413) and split; far fewer requests than one a message.
 	[ "$(refused)" -gt 0 ]
 	[ "$(creates)" -lt 150 ]

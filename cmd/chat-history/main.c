@@ -2,6 +2,7 @@
  * inbox, oldest first; with -f, go on printing messages as they are
  * stored. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +22,9 @@
 enum { OPT_AFTER = 256, OPT_VERSION };
 
 struct history {
+	struct dirclient *dc;
 	int64_t cursor;		/* the newest id seen */
+	bool dropped;		/* a message that could not be trusted */
 	bool print;
 	bool follow;
 };
@@ -89,6 +92,7 @@ on_message(void *arg, json_t *m)
 {
 	struct history *h = arg;
 	int64_t id = json_integer_value(json_object_get(m, "id"));
+	char why[256];
 
 	if (h->follow && interrupted(NULL))
 		return 1;
@@ -96,8 +100,15 @@ on_message(void *arg, json_t *m)
 		return 0;
 	if (id > h->cursor)
 		h->cursor = id;
-	if (h->print)
-		cli_print(m);
+	if (!h->print)
+		return 0;
+	/* A forged message is left out, the others still printed. */
+	if (dc_open(h->dc, m, why, sizeof(why)) != 0) {
+		cli_warn("message %" PRId64 ": %s; dropped", id, why);
+		h->dropped = true;
+		return 0;
+	}
+	cli_print(m);
 	return 0;
 }
 
@@ -220,6 +231,7 @@ main(int argc, char **argv)
 
 	dc = cli_dirclient(server);
 	cli_sign_as(dc, q.user);
+	h.dc = dc;
 	if (h.follow) {
 		catch_signals(&waitmask);
 		dc_set_cancel(dc, interrupted, NULL);
@@ -234,5 +246,5 @@ main(int argc, char **argv)
 	if (h.follow)
 		follow(dc, &q, &h, &waitmask);
 	dc_free(dc);
-	return EX_OK;
+	return h.dropped ? EX_DATAERR : EX_OK;
 }

@@ -43,7 +43,7 @@ cli_dirclient(const char *server_flag)
 void
 cli_sign_as(struct dirclient *dc, const char *user)
 {
-	char *home = cli_home(NULL), err[512];
+	char *home = cli_home(NULL), *pins, err[512];
 	struct keypair kp;
 	enum key_status st;
 
@@ -52,6 +52,7 @@ cli_sign_as(struct dirclient *dc, const char *user)
 	if (sodium_init() < 0)
 		cli_die(EX_SOFTWARE, "libsodium: cannot initialise");
 	st = key_load(home, user, true, &kp, err, sizeof(err));
+	pins = key_path(home, user, ".pins");
 	free(home);
 	switch (st) {
 	case KEY_OK:
@@ -66,4 +67,7 @@ cli_sign_as(struct dirclient *dc, const char *user)
 	}
 	dc_set_signer(dc, user, kp.sk);
 	key_wipe(&kp);
+	if (pins == NULL || !dc_set_pins(dc, pins))
+		cli_die(EX_SOFTWARE, "out of memory");
+	free(pins);
 }

@@ -10,7 +10,8 @@
  * (In cli_dirclient.c: only the programs that call it link libcurl.) */
 struct dirclient *cli_dirclient(const char *server_flag);
 /* Signs dc's requests as user with the user's key under CHAT_HOME (made
- * on first use). Without a CHAT_HOME or HOME nothing is signed. Exits 77
+ * on first use), and seals and opens messages with it and the user's
+ * pins (dc_set_pins). Without a CHAT_HOME or HOME nothing is signed. Exits 77
  * for a secret key file that others may read, 65 for one that is not a
  * key, 74 when the key cannot be read or made. */
 void cli_sign_as(struct dirclient *dc, const char *user);

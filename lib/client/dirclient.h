@@ -18,6 +18,8 @@
 #define DC_CONNECT_TIMEOUT_MS 3000	/* its connection, at most */
 #define DC_PAGE 1000			/* items asked for per page */
 #define DC_ANSWER_MAX (256L << 20)	/* bytes of one answer, at most */
+#define DC_BATCH_BYTES (900 << 10)	/* of one batch request, at most
+					 * (chat-dird takes 1 MiB) */
 
 enum dc_status {
 	DC_OK = 0,
@@ -55,6 +57,15 @@ void dc_set_cancel(struct dirclient *dc, dc_cancel_fn fn, void *arg);
  * sign no more. */
 void dc_set_signer(struct dirclient *dc, const char *user,
     const unsigned char sk[crypto_sign_SECRETKEYBYTES]);
+/* From now on, with a signer set: what the signer stores for a peer with
+ * a key is sealed to that key and the signer's (chat-protocol(7), SEALED
+ * ENVELOPES), peers' keys pinned on first use in the file pins; what
+ * goes to a peer without a key stays plain text. false: no memory. */
+bool dc_set_pins(struct dirclient *dc, const char *pins);
+/* Opens m (a message as dc_messages gives it) in place when it is sealed:
+ * "text" the text, "sealed" true. 0: opened, or plain text; -1: forged,
+ * altered or not to be opened with the keys at hand, why says why. */
+int dc_open(struct dirclient *dc, json_t *m, char *why, size_t whylen);
 /* Replaces user's key at the directory by the one of new_sk, in a request
  * signed by the current signer and proved by the new key. */
 enum dc_status dc_rotate(struct dirclient *dc, const char *user,
@@ -118,9 +129,13 @@ struct dc_outgoing {
 };
 
 /* Stores one message; a repeated uid stores nothing and gives the first
- * id. */
+ * id. Sealed when dc_set_pins says so; a message without a uid then gets
+ * one (which the caller does not learn). */
 enum dc_status dc_send(struct dirclient *dc, struct dc_outgoing *m);
-/* Stores n messages at once, all or none. */
+/* Stores n messages at once, all or none; but when they take more than
+ * DC_BATCH_BYTES in a request (as sealed ones may), in as many requests,
+ * in order, each all or none: a failure leaves those before it stored,
+ * their ids set. */
 enum dc_status dc_send_batch(struct dirclient *dc, struct dc_outgoing *m,
     size_t n);
 

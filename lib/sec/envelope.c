@@ -32,6 +32,8 @@
 
 /* The prefix of every envelope, of any version: writers put "sealed"
  * first. */
+#define ENVELOPE_FMT "{\"sealed\":%d,\"from\":\"%s\",\"to\":\"%s\"," \
+	"\"n\":\"%s\",\"k\":{\"to\":\"%s\",\"from\":\"%s\"},\"c\":\"%s\"}"
 #define PREFIX "{\"sealed\":"
 #define PREFIX_LEN (sizeof(PREFIX) - 1)
 
@@ -178,7 +180,7 @@ envelope_seal_to(const struct envelope_self *k,
 	char *out = NULL;
 	unsigned long long ctlen;
 	size_t bodylen = 0, aadlen;
-	json_t *j = NULL;
+	int n;
 
 	*err = ENVELOPE_INVALID;
 	if (!fields_valid(uid, from, to, ts, text, textlen))
@@ -215,12 +217,15 @@ envelope_seal_to(const struct envelope_self *k,
 	    (kfrom64 = b64(kfrom, sizeof(kfrom))) == NULL ||
 	    (c64 = b64(ct, (size_t)ctlen)) == NULL)
 		goto out;
-	/* jansson keeps the order members are added in: "sealed" first. */
-	j = json_pack("{s:i, s:s, s:s, s:s, s:{s:s, s:s}, s:s}",
-	    "sealed", ENVELOPE_VERSION, "from", from, "to", to, "n", n64,
-	    "k", "to", kto64, "from", kfrom64, "c", c64);
-	if (j == NULL || (out = json_dumps(j, JSON_COMPACT)) == NULL)
+	/* Written out rather than with json_dumps, which a caller's jansson
+	 * arena (core/jarena.h) would serve: names and base64 need no
+	 * escaping, and "sealed" comes first. */
+	n = snprintf(NULL, 0, ENVELOPE_FMT, ENVELOPE_VERSION, from, to, n64,
+	    kto64, kfrom64, c64);
+	if (n < 0 || (out = malloc((size_t)n + 1)) == NULL)
 		goto out;
+	snprintf(out, (size_t)n + 1, ENVELOPE_FMT, ENVELOPE_VERSION, from, to,
+	    n64, kto64, kfrom64, c64);
 	*err = ENVELOPE_OK;
 	goto out;
 fail:
@@ -236,7 +241,6 @@ out:
 	free(kto64);
 	free(kfrom64);
 	free(c64);
-	json_decref(j);
 	return out;
 }
 
@@ -469,4 +473,416 @@ envelope_strerror(enum envelope_err err)
 		return "out of memory";
 	}
 	return "unknown error";
+}
+
+/* Version 2 (chat-protocol(7), SEALED ENVELOPES, Version 2). */
+
+#define LABEL2 "chat envelope v2"
+#define KEY2 "chat envelope v2 key"
+#define HASH_LEN crypto_generichash_BYTES
+#define DEPTH_MAX 4		/* levels of a tree of ENVELOPE_CHUNK leaves */
+#define ENVELOPE2_FMT "{\"sealed\":2,\"from\":\"%s\",\"to\":\"%s\"," \
+	"\"n\":\"%s\",\"c\":\"%s\"}"
+
+static int
+pair_key(unsigned char key[KEY_LEN], const unsigned char dh[32],
+    const unsigned char from[32], const unsigned char to[32])
+{
+	unsigned char in[sizeof(KEY2) - 1 + 64];
+
+	memcpy(in, KEY2, sizeof(KEY2) - 1);
+	memcpy(in + sizeof(KEY2) - 1, from, 32);
+	memcpy(in + sizeof(KEY2) - 1 + 32, to, 32);
+	return crypto_generichash(key, KEY_LEN, in, sizeof(in), dh, 32);
+}
+
+int
+envelope_pair_init(struct envelope_pair *pair,
+    const struct envelope_self *k, const struct envelope_peer *peer)
+{
+	unsigned char dh[crypto_scalarmult_BYTES];
+	int rc = -1;
+
+	if (crypto_scalarmult(dh, k->xsk, peer->xpk) == 0 &&
+	    pair_key(pair->out, dh, k->xpk, peer->xpk) == 0 &&
+	    pair_key(pair->in, dh, peer->xpk, k->xpk) == 0)
+		rc = 0;
+	sodium_memzero(dh, sizeof(dh));
+	if (rc != 0)
+		envelope_pair_wipe(pair);
+	return rc;
+}
+
+void
+envelope_pair_wipe(struct envelope_pair *pair)
+{
+	sodium_memzero(pair, sizeof(*pair));
+}
+
+static size_t
+fields_put(unsigned char *p, const struct envelope_msg *m)
+{
+	unsigned char *q = p;
+
+	q = put_field(q, m->uid, strlen(m->uid));
+	q = put_field(q, m->from, strlen(m->from));
+	q = put_field(q, m->to, strlen(m->to));
+	q = put_field(q, m->ts, strlen(m->ts));
+	q = put_field(q, m->text, m->textlen);
+	return (size_t)(q - p);
+}
+
+/* A leaf: the hash of 0x00, the label and the fields. */
+static void
+leaf_hash(unsigned char h[HASH_LEN], const unsigned char *fields, size_t n)
+{
+	crypto_generichash_state st;
+	const unsigned char zero = 0;
+
+	crypto_generichash_init(&st, NULL, 0, HASH_LEN);
+	crypto_generichash_update(&st, &zero, 1);
+	crypto_generichash_update(&st, (const unsigned char *)LABEL2,
+	    sizeof(LABEL2) - 1);
+	crypto_generichash_update(&st, fields, n);
+	crypto_generichash_final(&st, h, HASH_LEN);
+}
+
+/* An inner node: the hash of 0x01, the left child and the right one. */
+static void
+node_hash(unsigned char h[HASH_LEN], const unsigned char *l,
+    const unsigned char *r)
+{
+	unsigned char in[1 + 2 * HASH_LEN];
+
+	in[0] = 1;
+	memcpy(in + 1, l, HASH_LEN);
+	memcpy(in + 1 + HASH_LEN, r, HASH_LEN);
+	crypto_generichash(h, HASH_LEN, in, sizeof(in), NULL, 0);
+}
+
+/* The levels at which leaf i of a tree of n has a sibling. */
+static int
+path_len(unsigned i, unsigned n)
+{
+	int d = 0;
+
+	for (; n > 1; i >>= 1, n = (n + 1) >> 1)
+		if ((i ^ 1) < n)
+			d++;
+	return d;
+}
+
+static void
+sig_input(unsigned char in[sizeof(LABEL2) - 1 + HASH_LEN],
+    const unsigned char root[HASH_LEN])
+{
+	memcpy(in, LABEL2, sizeof(LABEL2) - 1);
+	memcpy(in + sizeof(LABEL2) - 1, root, HASH_LEN);
+}
+
+/* Seals m[0..n), n <= ENVELOPE_CHUNK, under one signature. */
+static int
+seal_chunk(const struct envelope_self *k, const struct envelope_pair *pair,
+    const struct envelope_msg *m, unsigned n, char **out,
+    enum envelope_err *err)
+{
+	unsigned char tree[2 * ENVELOPE_CHUNK][HASH_LEN];
+	unsigned char root_in[sizeof(LABEL2) - 1 + HASH_LEN], sig[SIG_LEN];
+	unsigned char nonce[NONCE_LEN], aad[AAD_MAX], *body = NULL, *ct = NULL;
+	unsigned level[DEPTH_MAX + 2], c, i, j, p, at;
+	size_t blen, cap = 0, aadlen;
+	unsigned long long ctlen;
+	char n64[sodium_base64_ENCODED_LEN(NONCE_LEN, B64)], *c64 = NULL;
+	unsigned char *q;
+	int len;
+
+	*err = ENVELOPE_NOMEM;
+	/* The tree, level by level in one array: level[l] is where level l
+	 * starts; a last node without a sibling goes up as it is. */
+	for (i = 0; i < n; i++) {
+		size_t need = NFIELDS * 4 + strlen(m[i].uid) +
+		    strlen(m[i].from) + strlen(m[i].to) + strlen(m[i].ts) +
+		    m[i].textlen + 2 + DEPTH_MAX * HASH_LEN + SIG_LEN;
+
+		if (need > cap)
+			cap = need;
+	}
+	if ((body = malloc(cap)) == NULL || (ct = malloc(cap + TAG_LEN)) ==
+	    NULL)
+		goto fail;
+	for (i = 0; i < n; i++)
+		leaf_hash(tree[i], body, fields_put(body, &m[i]));
+	level[0] = 0;
+	at = n;
+	for (c = n, j = 0; c > 1; c = (c + 1) >> 1, j++) {
+		level[j + 1] = at;
+		for (p = 0; p < c; p += 2, at++)
+			if (p + 1 < c)
+				node_hash(tree[at], tree[level[j] + p],
+				    tree[level[j] + p + 1]);
+			else
+				memcpy(tree[at], tree[level[j] + p], HASH_LEN);
+	}
+	sig_input(root_in, tree[at - 1]);
+	if (crypto_sign_detached(sig, NULL, root_in, sizeof(root_in),
+	    k->sk) != 0) {
+		*err = ENVELOPE_INVALID;
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		blen = fields_put(body, &m[i]);
+		body[blen++] = (unsigned char)n;
+		body[blen++] = (unsigned char)i;
+		for (c = n, p = i, j = 0; c > 1; c = (c + 1) >> 1, p >>= 1, j++)
+			if ((p ^ 1) < c) {
+				memcpy(body + blen, tree[level[j] + (p ^ 1)],
+				    HASH_LEN);
+				blen += HASH_LEN;
+			}
+		memcpy(body + blen, sig, SIG_LEN);
+		blen += SIG_LEN;
+		randombytes_buf(nonce, sizeof(nonce));
+		q = aad;
+		memcpy(q, LABEL2, sizeof(LABEL2) - 1);
+		q = put_field(q + sizeof(LABEL2) - 1, m[i].from,
+		    strlen(m[i].from));
+		q = put_field(q, m[i].to, strlen(m[i].to));
+		aadlen = (size_t)(q - aad);
+		if (crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, body,
+		    blen, aad, aadlen, NULL, nonce, pair->out) != 0) {
+			*err = ENVELOPE_INVALID;
+			goto fail;
+		}
+		sodium_bin2base64(n64, sizeof(n64), nonce, sizeof(nonce), B64);
+		if ((c64 = b64(ct, (size_t)ctlen)) == NULL)
+			goto fail;
+		len = snprintf(NULL, 0, ENVELOPE2_FMT, m[i].from, m[i].to, n64,
+		    c64);
+		if (len < 0 || (out[i] = malloc((size_t)len + 1)) == NULL)
+			goto fail;
+		snprintf(out[i], (size_t)len + 1, ENVELOPE2_FMT, m[i].from,
+		    m[i].to, n64, c64);
+		free(c64);
+		c64 = NULL;
+	}
+	sodium_memzero(body, cap);
+	free(body);
+	free(ct);
+	*err = ENVELOPE_OK;
+	return 0;
+fail:
+	if (body != NULL)
+		sodium_memzero(body, cap);
+	free(body);
+	free(ct);
+	free(c64);
+	return -1;
+}
+
+int
+envelope_seal_batch(const struct envelope_self *k,
+    const struct envelope_pair *pair, const struct envelope_msg *m,
+    size_t n, char **out, enum envelope_err *err)
+{
+	size_t i, done, c;
+
+	*err = ENVELOPE_INVALID;
+	for (i = 0; i < n; i++) {
+		out[i] = NULL;
+		if (!fields_valid(m[i].uid, m[i].from, m[i].to, m[i].ts,
+		    m[i].text, m[i].textlen) ||
+		    strcmp(m[i].from, m[0].from) != 0 ||
+		    strcmp(m[i].to, m[0].to) != 0)
+			return -1;
+	}
+	if (n == 0)
+		return -1;
+	for (done = 0; done < n; done += c) {
+		c = n - done < ENVELOPE_CHUNK ? n - done : ENVELOPE_CHUNK;
+		if (seal_chunk(k, pair, m + done, (unsigned)c, out + done,
+		    err) != 0) {
+			for (i = 0; i < n; i++) {
+				free(out[i]);
+				out[i] = NULL;
+			}
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool
+root_known(const struct envelope_roots *r, const unsigned char root[HASH_LEN],
+    const unsigned char pk[crypto_sign_PUBLICKEYBYTES])
+{
+	for (unsigned i = 0; r != NULL && i < r->n; i++)
+		if (memcmp(r->root[i], root, HASH_LEN) == 0 &&
+		    memcmp(r->pk[i], pk, crypto_sign_PUBLICKEYBYTES) == 0)
+			return true;
+	return false;
+}
+
+static void
+root_add(struct envelope_roots *r, const unsigned char root[HASH_LEN],
+    const unsigned char pk[crypto_sign_PUBLICKEYBYTES])
+{
+	if (r == NULL)
+		return;
+	memcpy(r->root[r->next], root, HASH_LEN);
+	memcpy(r->pk[r->next], pk, crypto_sign_PUBLICKEYBYTES);
+	r->next = (r->next + 1) % ENVELOPE_ROOTS;
+	if (r->n < ENVELOPE_ROOTS)
+		r->n++;
+}
+
+/* The body of a version 2 envelope: its fields into m, and the signature
+ * checked (or the root found among those checked). */
+static enum envelope_err
+body2_check(const unsigned char *body, size_t len,
+    const struct envelope_peer *sender, struct envelope_roots *roots,
+    struct envelope_msg *m)
+{
+	const unsigned char *p = body, *end = body + len, *f;
+	unsigned char h[HASH_LEN], root_in[sizeof(LABEL2) - 1 + HASH_LEN];
+	size_t n, flen;
+	unsigned count, index, c, i;
+	enum envelope_err rc;
+
+	for (int k = 0; k < NFIELDS; k++)
+		if (!get_field(&p, end, &f, &n))
+			return ENVELOPE_MALFORMED;
+	flen = (size_t)(p - body);
+	if ((size_t)(end - p) < 2)
+		return ENVELOPE_MALFORMED;
+	count = p[0];
+	index = p[1];
+	p += 2;
+	if (count < 1 || count > ENVELOPE_CHUNK || index >= count ||
+	    (size_t)(end - p) != (size_t)path_len(index, count) * HASH_LEN +
+	    SIG_LEN)
+		return ENVELOPE_MALFORMED;
+	/* The fields parse as version 1's, followed by a signature. */
+	{
+		unsigned char *tmp = malloc(flen + SIG_LEN);
+
+		if (tmp == NULL)
+			return ENVELOPE_NOMEM;
+		memcpy(tmp, body, flen);
+		memset(tmp + flen, 0, SIG_LEN);
+		rc = body_parse(tmp, flen + SIG_LEN, m);
+		sodium_memzero(tmp, flen + SIG_LEN);
+		free(tmp);
+		if (rc != ENVELOPE_OK)
+			return rc;
+	}
+	leaf_hash(h, body, flen);
+	for (c = count, i = index; c > 1; c = (c + 1) >> 1, i >>= 1)
+		if ((i ^ 1) < c) {
+			if (i & 1)
+				node_hash(h, p, h);
+			else
+				node_hash(h, h, p);
+			p += HASH_LEN;
+		}
+	if (root_known(roots, h, sender->pk))
+		return ENVELOPE_OK;
+	sig_input(root_in, h);
+	if (crypto_sign_verify_detached(p, root_in, sizeof(root_in),
+	    sender->pk) != 0)
+		return ENVELOPE_BAD_SIG;
+	root_add(roots, h, sender->pk);
+	return ENVELOPE_OK;
+}
+
+static enum envelope_err
+open2(const struct envelope_self *k, const struct envelope_peer *sender,
+    const struct envelope_pair *pair, struct envelope_roots *roots,
+    const json_t *j, const char *from, const char *to,
+    struct envelope_msg *m)
+{
+	unsigned char nonce[NONCE_LEN], aad[AAD_MAX], *ct = NULL, *body = NULL;
+	const char *ofrom, *oto;
+	const json_t *c;
+	unsigned long long blen = 0;
+	size_t max, ctlen, aadlen;
+	unsigned char *q;
+	enum envelope_err rc = ENVELOPE_MALFORMED;
+
+	ofrom = json_string_value(json_object_get(j, "from"));
+	oto = json_string_value(json_object_get(j, "to"));
+	c = json_object_get(j, "c");
+	if (!valid_username(ofrom) || !valid_username(oto) ||
+	    !unb64_exact(json_object_get(j, "n"), nonce, NONCE_LEN) ||
+	    !json_is_string(c))
+		return ENVELOPE_MALFORMED;
+	if (from == NULL || to == NULL || strcasecmp(ofrom, from) != 0 ||
+	    strcasecmp(oto, to) != 0)
+		return ENVELOPE_MISMATCH;
+	max = json_string_length(c) / 4 * 3;
+	if (max > BODY_MAX + 2 + DEPTH_MAX * HASH_LEN + TAG_LEN)
+		max = BODY_MAX + 2 + DEPTH_MAX * HASH_LEN + TAG_LEN;
+	if ((ct = malloc(max + 1)) == NULL || (body = malloc(max + 1)) == NULL) {
+		rc = ENVELOPE_NOMEM;
+		goto out;
+	}
+	if (!unb64(c, ct, max, &ctlen) || ctlen < TAG_LEN)
+		goto out;
+	q = aad;
+	memcpy(q, LABEL2, sizeof(LABEL2) - 1);
+	q = put_field(q + sizeof(LABEL2) - 1, ofrom, strlen(ofrom));
+	q = put_field(q, oto, strlen(oto));
+	aadlen = (size_t)(q - aad);
+	/* The sender's own copy is under the key of its way out. */
+	rc = ENVELOPE_ALTERED;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(body, &blen, NULL, ct,
+	    ctlen, aad, aadlen, nonce, sodium_memcmp(k->pk, sender->pk,
+	    crypto_sign_PUBLICKEYBYTES) == 0 ? pair->out : pair->in) != 0)
+		goto out;
+	if ((rc = body2_check(body, (size_t)blen, sender, roots, m)) !=
+	    ENVELOPE_OK)
+		goto out;
+	rc = ENVELOPE_MISMATCH;
+	if (strcmp(m->from, ofrom) != 0 || strcmp(m->to, oto) != 0)
+		goto out;
+	rc = ENVELOPE_OK;
+out:
+	if (body != NULL) {
+		sodium_memzero(body, max + 1);
+		free(body);
+	}
+	free(ct);
+	if (rc != ENVELOPE_OK)
+		envelope_msg_free(m);
+	return rc;
+}
+
+enum envelope_err
+envelope_open_any(const struct envelope_self *k,
+    const struct envelope_peer *sender, const struct envelope_pair *pair,
+    struct envelope_roots *roots, const char *content, size_t len,
+    const char *from, const char *to, struct envelope_msg *m)
+{
+	const json_t *v;
+	enum envelope_err rc;
+	json_t *j;
+
+	memset(m, 0, sizeof(*m));
+	if (!envelope_is(content, len))
+		return ENVELOPE_NOT;
+	if (len > ENVELOPE_MAX)
+		return ENVELOPE_MALFORMED;
+	if ((j = json_loadb(content, len, JSON_REJECT_DUPLICATES, NULL)) ==
+	    NULL || !json_is_object(j)) {
+		json_decref(j);
+		return ENVELOPE_MALFORMED;
+	}
+	v = json_object_get(j, "sealed");
+	if (json_is_integer(v) && json_integer_value(v) ==
+	    ENVELOPE_VERSION_BATCH) {
+		rc = open2(k, sender, pair, roots, j, from, to, m);
+		json_decref(j);
+		return rc;
+	}
+	json_decref(j);
+	return envelope_open_from(k, sender, content, len, from, to, m);
 }

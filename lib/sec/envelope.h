@@ -13,7 +13,9 @@
 #include "core/util.h"
 #include "core/valid.h"
 
-#define ENVELOPE_VERSION 1
+#define ENVELOPE_VERSION 1		/* what envelope_seal_to writes */
+#define ENVELOPE_VERSION_BATCH 2	/* what envelope_seal_batch writes */
+#define ENVELOPE_CHUNK 16		/* messages under one signature, at most */
 #define ENVELOPE_TEXT_MAX 65536		/* bytes of a message's text */
 /* The longest envelope read or written: a text of ENVELOPE_TEXT_MAX and
  * the longest other fields, in base64, fit. */
@@ -56,6 +58,22 @@ struct envelope_peer {
 	unsigned char xpk[crypto_box_PUBLICKEYBYTES];
 };
 
+/* The keys of version 2 between the user and one peer: the X25519 secret
+ * both share, hashed with the direction, one key each way. */
+struct envelope_pair {
+	unsigned char out[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	unsigned char in[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+};
+
+/* Roots of hash trees whose signature was checked, so that the other
+ * messages signed with one do not check it again. */
+#define ENVELOPE_ROOTS 8
+struct envelope_roots {
+	unsigned char root[ENVELOPE_ROOTS][crypto_generichash_BYTES];
+	unsigned char pk[ENVELOPE_ROOTS][crypto_sign_PUBLICKEYBYTES];
+	unsigned n, next;
+};
+
 /* 0, or -1 when the key is not a usable Ed25519 key. */
 int envelope_self_init(struct envelope_self *k,
     const unsigned char sk[crypto_sign_SECRETKEYBYTES]);
@@ -80,6 +98,29 @@ char *envelope_seal_to(const struct envelope_self *k,
  * ENVELOPE_OK and *m filled, or the reason it was refused. */
 enum envelope_err envelope_open_from(const struct envelope_self *k,
     const struct envelope_peer *sender, const char *content, size_t len,
+    const char *from, const char *to, struct envelope_msg *m);
+
+/* 0, or -1 when the peer's key gives no usable shared secret. */
+int envelope_pair_init(struct envelope_pair *pair,
+    const struct envelope_self *k, const struct envelope_peer *peer);
+void envelope_pair_wipe(struct envelope_pair *pair);
+
+/* Version 2: n messages (n >= 1) from the user whose keys are k to the
+ * peer of pair, all with the same from and to, sealed under the pair's
+ * key and signed with one signature for each ENVELOPE_CHUNK of them (a
+ * hash tree whose path each envelope carries). out[i]: the envelope of
+ * m[i], malloc'd. 0, or -1 with *err (and no out[] to free). */
+int envelope_seal_batch(const struct envelope_self *k,
+    const struct envelope_pair *pair, const struct envelope_msg *m,
+    size_t n, char **out, enum envelope_err *err);
+
+/* Opens an envelope of either version: as envelope_open_from, with pair
+ * the keys between the reader and the other side of the message (the
+ * recipient when the reader sent it), and roots (may be NULL) the
+ * roots already checked. */
+enum envelope_err envelope_open_any(const struct envelope_self *k,
+    const struct envelope_peer *sender, const struct envelope_pair *pair,
+    struct envelope_roots *roots, const char *content, size_t len,
     const char *from, const char *to, struct envelope_msg *m);
 
 /* The same with raw keys, made ready on every call: sk is the sender's

@@ -1,7 +1,8 @@
-/* libFuzzer target: envelope_open. The first byte of the input picks what
- * the rest is: content as the directory might hand it over; edits to a
- * real envelope; or the body of an envelope that is then sealed and
- * signed properly, so that the fields inside are reached. Whatever opens
+/* libFuzzer target: envelope_open and envelope_open_any. The first byte
+ * of the input picks what the rest is: content as the directory might
+ * hand it over; edits to a real envelope, of version 1 or 2; or the body
+ * of an envelope that is then sealed and signed properly, so that the
+ * fields inside are reached. Whatever opens
  * must say what was sealed, and be sealed again to the same. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +26,11 @@
 
 static unsigned char apk[32], ask[64], bpk[32], bsk[64];
 static char *sealed;		/* alice's TEXT to bob */
+static char *sealed2[3];	/* and three in version 2, one tree */
+static struct envelope_self self_b;
+static struct envelope_peer peer_a;
+static struct envelope_pair pair_ba;
+static struct envelope_roots roots;
 
 static void
 setup(void)
@@ -39,6 +45,44 @@ setup(void)
 	sealed = envelope_seal(UID, "alice", "bob", TS, TEXT, strlen(TEXT), ask,
 	    apk, bpk, &err);
 	CHECK(sealed != NULL && err == ENVELOPE_OK);
+	{
+		struct envelope_self self_a;
+		struct envelope_peer peer_b;
+		struct envelope_pair pair_ab;
+		struct envelope_msg m[3] = { { .uid = UID, .from = "alice",
+		    .to = "bob", .ts = TS, .text = TEXT,
+		    .textlen = sizeof(TEXT) - 1 } };
+
+		m[1] = m[2] = m[0];
+		CHECK(envelope_self_init(&self_a, ask) == 0 &&
+		    envelope_self_init(&self_b, bsk) == 0 &&
+		    envelope_peer_init(&peer_a, apk) == 0 &&
+		    envelope_peer_init(&peer_b, bpk) == 0 &&
+		    envelope_pair_init(&pair_ab, &self_a, &peer_b) == 0 &&
+		    envelope_pair_init(&pair_ba, &self_b, &peer_a) == 0);
+		CHECK(envelope_seal_batch(&self_a, &pair_ab, m, 3, sealed2,
+		    &err) == 0);
+	}
+}
+
+/* Content opened by bob as version 2 allows: whatever opens is what
+ * alice sealed. */
+static void
+try_open2(const char *s, size_t n, bool must_be_original)
+{
+	struct envelope_msg m;
+	enum envelope_err rc;
+
+	rc = envelope_open_any(&self_b, &peer_a, &pair_ba, &roots, s, n,
+	    "alice", "bob", &m);
+	CHECK(rc >= ENVELOPE_OK && rc <= ENVELOPE_NOMEM);
+	if (rc != ENVELOPE_OK) {
+		CHECK(m.text == NULL);
+		return;
+	}
+	CHECK(!must_be_original || (strcmp(m.uid, UID) == 0 &&
+	    m.textlen == strlen(TEXT) && memcmp(m.text, TEXT, m.textlen) == 0));
+	envelope_msg_free(&m);
 }
 
 /* What opened is what a seal of the same fields opens to, for both. */
@@ -112,6 +156,27 @@ edits(const uint8_t *p, size_t n)
 	free(s);
 }
 
+static void
+edits2(const uint8_t *p, size_t n)
+{
+	const char *env;
+	size_t len, at;
+	char *s;
+
+	if (n < 1)
+		return;
+	env = sealed2[p[0] % 3];
+	len = strlen(env);
+	CHECK((s = malloc(len + 1)) != NULL);
+	memcpy(s, env, len + 1);
+	for (size_t i = 1; i + 2 < n; i += 3) {
+		at = ((size_t)p[i] << 8 | p[i + 1]) % len;
+		s[at] = (char)p[i + 2];
+	}
+	try_open2(s, len, true);
+	free(s);
+}
+
 static char *
 b64(const unsigned char *bin, size_t len)
 {
@@ -182,12 +247,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		try_open((const char *)data + 1, size - 1, false);
+		try_open2((const char *)data + 1, size - 1, false);
 		break;
 	case 1:
 		edits(data + 1, size - 1);
+		break;
+	case 3:
+		edits2(data + 1, size - 1);
 		break;
 	default:
 		body(data + 1, size - 1);

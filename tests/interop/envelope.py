@@ -3,11 +3,15 @@
 with PyNaCl, written from the manual page alone, so that the C code is
 checked against a reading of the format that is not its own.
 
-Usage: envelope.py seal|open, with one JSON request on stdin:
+Usage: envelope.py seal|seal2|open, with one JSON request on stdin:
   seal: {"uid","from","to","ts","text","sender":{"sk","pk"},
          "recipient":{"pk"}}  ->  {"envelope": "..."}
-  open: {"envelope","from","to","reader":{"sk","pk"},"sender":{"pk"}}
-         ->  {"uid","from","to","ts","text"}
+  seal2: {"messages":[{"uid","from","to","ts","text"}...],
+         "sender":{"sk","pk"},"recipient":{"pk"}}  ->  {"envelopes":[...]}
+         (version 2, one tree per 16 messages)
+  open: {"envelope","from","to","reader":{"sk","pk"},"sender":{"pk"},
+         "other":{"pk"}}  ->  {"uid","from","to","ts","text"}
+         ("other": the other side of the message, for version 2)
 Keys are hex. Exits 1, with the reason on stderr, when it refuses."""
 
 import base64
@@ -65,6 +69,11 @@ def seal(req):
 
 def open_(req):
     env = json.loads(req["envelope"])
+    if env["from"].lower() != req["from"].lower() or \
+       env["to"].lower() != req["to"].lower():
+        raise ValueError("sender or recipient do not match")
+    if env.get("sealed") == 2:
+        return open2(req, env)
     if env.get("sealed") != 1:
         raise ValueError("not a version 1 envelope")
     if env["from"].lower() != req["from"].lower() or \
@@ -95,12 +104,99 @@ def open_(req):
     return out
 
 
+LABEL2 = b"chat envelope v2"
+
+
+def h(x):
+    return b.crypto_generichash_blake2b_salt_personal(x, digest_size=32)
+
+
+def pair_key(sk, other_pk, from_pk, to_pk):
+    xsk = b.crypto_sign_ed25519_sk_to_curve25519(sk)
+    dh = b.crypto_scalarmult(xsk, b.crypto_sign_ed25519_pk_to_curve25519(
+        other_pk))
+    x = b.crypto_sign_ed25519_pk_to_curve25519
+    return b.crypto_generichash_blake2b_salt_personal(
+        b"chat envelope v2 key" + x(from_pk) + x(to_pk), digest_size=32,
+        key=dh)
+
+
+def aad2(frm, to):
+    return LABEL2 + lp(frm.encode()) + lp(to.encode())
+
+
+def seal2(req):
+    sk = bytes.fromhex(req["sender"]["sk"])
+    from_pk = bytes.fromhex(req["sender"]["pk"])
+    to_pk = bytes.fromhex(req["recipient"]["pk"])
+    key = pair_key(sk, to_pk, from_pk, to_pk)
+    msgs, out = req["messages"], []
+    for at in range(0, len(msgs), 16):
+        chunk = msgs[at:at + 16]
+        levels = [[h(b"\0" + LABEL2 + fields(m)) for m in chunk]]
+        while len(levels[-1]) > 1:
+            lv, up = levels[-1], []
+            for i in range(0, len(lv), 2):
+                up.append(h(b"\1" + lv[i] + lv[i + 1]) if i + 1 < len(lv)
+                          else lv[i])
+            levels.append(up)
+        sig = b.crypto_sign(LABEL2 + levels[-1][0], sk)[:b.crypto_sign_BYTES]
+        for i, m in enumerate(chunk):
+            path, p = b"", i
+            for lv in levels[:-1]:
+                if p ^ 1 < len(lv):
+                    path += lv[p ^ 1]
+                p >>= 1
+            body = fields(m) + bytes([len(chunk), i]) + path + sig
+            nonce = os.urandom(24)
+            ct = b.crypto_aead_xchacha20poly1305_ietf_encrypt(
+                body, aad2(m["from"], m["to"]), nonce, key)
+            out.append(json.dumps(
+                {"sealed": 2, "from": m["from"], "to": m["to"],
+                 "n": base64.b64encode(nonce).decode(),
+                 "c": base64.b64encode(ct).decode()}, separators=(",", ":")))
+    return {"envelopes": out}
+
+
+def open2(req, env):
+    sk = bytes.fromhex(req["reader"]["sk"])
+    pk = bytes.fromhex(req["reader"]["pk"])
+    from_pk = bytes.fromhex(req["sender"]["pk"])
+    other_pk = bytes.fromhex(req["other"]["pk"])
+    to_pk = other_pk if pk == from_pk else pk
+    key = pair_key(sk, other_pk, from_pk, to_pk)
+    body = b.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        unb64(env["c"]), aad2(env["from"], env["to"]), unb64(env["n"], 24),
+        key)
+    out, at = {}, 0
+    for k in ("uid", "from", "to", "ts", "text"):
+        (n,) = struct.unpack(">I", body[at:at + 4])
+        out[k] = body[at + 4:at + 4 + n].decode()
+        at += 4 + n
+    node = h(b"\0" + LABEL2 + body[:at])
+    count, index = body[at], body[at + 1]
+    at += 2
+    c, p = count, index
+    while c > 1:
+        if p ^ 1 < c:
+            sib = body[at:at + 32]
+            at += 32
+            node = h(b"\1" + (sib + node if p & 1 else node + sib))
+        p, c = p >> 1, (c + 1) >> 1
+    if len(body) != at + b.crypto_sign_BYTES:
+        raise ValueError("body of the wrong length")
+    b.crypto_sign_open(body[at:] + LABEL2 + node, from_pk)
+    if out["from"] != env["from"] or out["to"] != env["to"]:
+        raise ValueError("inner sender or recipient differ")
+    return out
+
+
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ("seal", "open"):
-        sys.exit("usage: envelope.py seal|open <request.json")
+    if len(sys.argv) != 2 or sys.argv[1] not in ("seal", "seal2", "open"):
+        sys.exit("usage: envelope.py seal|seal2|open <request.json")
     req = json.load(sys.stdin)
     try:
-        out = seal(req) if sys.argv[1] == "seal" else open_(req)
+        out = {"seal": seal, "seal2": seal2, "open": open_}[sys.argv[1]](req)
     except (CryptoError, ValueError, KeyError, TypeError) as e:
         sys.exit("envelope.py: %s: %s" % (sys.argv[1], e or type(e).__name__))
     print(json.dumps(out, separators=(",", ":")))

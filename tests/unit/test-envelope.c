@@ -913,6 +913,215 @@ we_open_python_s(void **state)
 	json_decref(r);
 }
 
+/* Version 2: n messages from alice to bob sealed in one batch. */
+static char **
+seal_batch(size_t n, const struct user *signer)
+{
+	struct envelope_self k;
+	struct envelope_peer peer;
+	struct envelope_pair pair;
+	struct envelope_msg *m = calloc(n, sizeof(*m));
+	char **out = calloc(n, sizeof(*out));
+	enum envelope_err err;
+
+	assert_non_null(m);
+	assert_non_null(out);
+	assert_int_equal(envelope_self_init(&k, signer->sk), 0);
+	assert_int_equal(envelope_peer_init(&peer, bob.pk), 0);
+	assert_int_equal(envelope_pair_init(&pair, &k, &peer), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(m[i].uid, sizeof(m[i].uid), "uid-%zu", i);
+		strcpy(m[i].from, "alice");
+		strcpy(m[i].to, "bob");
+		strcpy(m[i].ts, TS);
+		m[i].text = (char *)TEXT;
+		m[i].textlen = strlen(TEXT);
+	}
+	assert_int_equal(envelope_seal_batch(&k, &pair, m, n, out, &err), 0);
+	assert_int_equal(err, ENVELOPE_OK);
+	envelope_self_wipe(&k);
+	free(m);
+	return out;
+}
+
+/* Opens a version 2 envelope as reader, the sender's key signer's. */
+static enum envelope_err
+open2_as(const char *env, const char *from, const char *to,
+    const struct user *reader, const struct user *other,
+    const struct user *signer, struct envelope_roots *roots,
+    struct envelope_msg *m)
+{
+	struct envelope_self k;
+	struct envelope_peer sender, op;
+	struct envelope_pair pair;
+	enum envelope_err rc;
+
+	assert_int_equal(envelope_self_init(&k, reader->sk), 0);
+	assert_int_equal(envelope_peer_init(&sender, signer->pk), 0);
+	assert_int_equal(envelope_peer_init(&op, other->pk), 0);
+	assert_int_equal(envelope_pair_init(&pair, &k, &op), 0);
+	rc = envelope_open_any(&k, &sender, &pair, roots, env, strlen(env),
+	    from, to, m);
+	envelope_self_wipe(&k);
+	return rc;
+}
+
+static void
+batch_opens_each(void **state)
+{
+	struct envelope_roots roots = { 0 };
+	struct envelope_msg m;
+	char uid[16];
+
+	(void)state;
+	/* Every size of chunk, and one over: every shape of tree. */
+	for (size_t n = 1; n <= ENVELOPE_CHUNK + 3; n++) {
+		char **env = seal_batch(n, &alice);
+
+		for (size_t i = 0; i < n; i++) {
+			assert_true(strncmp(env[i], "{\"sealed\":2,", 12) == 0);
+			assert_int_equal(open2_as(env[i], "alice", "bob", &bob,
+			    &alice, &alice, i % 2 ? &roots : NULL, &m),
+			    ENVELOPE_OK);
+			snprintf(uid, sizeof(uid), "uid-%zu", i);
+			assert_string_equal(m.uid, uid);
+			assert_string_equal(m.text, TEXT);
+			envelope_msg_free(&m);
+			/* The sender reads its own copy. */
+			assert_int_equal(open2_as(env[i], "alice", "bob", &alice,
+			    &bob, &alice, NULL, &m), ENVELOPE_OK);
+			envelope_msg_free(&m);
+			/* Nobody else does. */
+			assert_int_equal(open2_as(env[i], "alice", "bob",
+			    &mallory, &alice, &alice, NULL, &m),
+			    ENVELOPE_ALTERED);
+			free(env[i]);
+		}
+		free(env);
+	}
+}
+
+static void
+batch_refuses_changes(void **state)
+{
+	struct envelope_roots roots = { 0 };
+	struct envelope_msg m;
+	char **env = seal_batch(5, &alice), **forged = seal_batch(5, &mallory);
+	char *c;
+
+	(void)state;
+	/* A checked root, then a message signed by another key. */
+	assert_int_equal(open2_as(env[0], "alice", "bob", &bob, &alice, &alice,
+	    &roots, &m), ENVELOPE_OK);
+	envelope_msg_free(&m);
+	/* mallory's pair with bob differs: it does not even decrypt. */
+	assert_int_equal(open2_as(forged[1], "alice", "bob", &bob, &alice,
+	    &alice, &roots, &m), ENVELOPE_ALTERED);
+	/* Opened with mallory's pair it decrypts, but is not alice's. (With
+	 * the roots alice signed it would pass: its fields are the very
+	 * ones alice signed, sealed again.) */
+	assert_int_equal(open2_as(forged[1], "alice", "bob", &bob, &mallory,
+	    &alice, NULL, &m), ENVELOPE_BAD_SIG);
+	/* Re-addressed outside. */
+	assert_int_equal(open2_as(env[1], "alice", "carol", &bob, &alice,
+	    &alice, &roots, &m), ENVELOPE_MISMATCH);
+	/* Each byte of the ciphertext. */
+	c = strstr(env[2], "\"c\":\"") + 5;
+	for (; *c != '"'; c++) {
+		char was = *c;
+
+		*c = was == 'A' ? 'B' : 'A';
+		assert_int_not_equal(open2_as(env[2], "alice", "bob", &bob,
+		    &alice, &alice, &roots, &m), ENVELOPE_OK);
+		*c = was;
+	}
+	assert_int_equal(open2_as(env[2], "alice", "bob", &bob, &alice, &alice,
+	    &roots, &m), ENVELOPE_OK);
+	envelope_msg_free(&m);
+	/* Version 1 still opens through the same call. */
+	c = seal(&alice, &bob);
+	assert_int_equal(open2_as(c, "alice", "bob", &bob, &alice, &alice,
+	    &roots, &m), ENVELOPE_OK);
+	envelope_msg_free(&m);
+	free(c);
+	for (int i = 0; i < 5; i++) {
+		free(env[i]);
+		free(forged[i]);
+	}
+	free(env);
+	free(forged);
+}
+
+static void
+python_opens_v2(void **state)
+{
+	char **env = seal_batch(7, &alice);
+	json_t *r;
+
+	(void)state;
+	for (int i = 0; i < 7; i++) {
+		r = python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+		    "envelope", env[i], "from", "alice", "to", "bob", "reader",
+		    keys_json(&bob), "sender", keys_json(&alice), "other",
+		    keys_json(&alice)));
+		assert_non_null(r);
+		assert_string_equal(json_string_value(json_object_get(r,
+		    "text")), TEXT);
+		json_decref(r);
+	}
+	/* The sender's own copy, and a wrong sender's key refused. */
+	r = python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+	    "envelope", env[3], "from", "alice", "to", "bob", "reader",
+	    keys_json(&alice), "sender", keys_json(&alice), "other",
+	    keys_json(&bob)));
+	assert_non_null(r);
+	json_decref(r);
+	assert_null(python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+	    "envelope", env[3], "from", "alice", "to", "bob", "reader",
+	    keys_json(&bob), "sender", keys_json(&mallory), "other",
+	    keys_json(&alice))));
+	for (int i = 0; i < 7; i++)
+		free(env[i]);
+	free(env);
+}
+
+static void
+we_open_python_v2(void **state)
+{
+	struct envelope_roots roots = { 0 };
+	struct envelope_msg m;
+	json_t *msgs = json_array(), *r, *envs;
+	char uid[16];
+
+	(void)state;
+	for (int i = 0; i < 19; i++) {
+		snprintf(uid, sizeof(uid), "py-%d", i);
+		json_array_append_new(msgs, json_pack("{s:s, s:s, s:s, s:s, s:s}",
+		    "uid", uid, "from", "alice", "to", "bob", "ts", TS, "text",
+		    TEXT));
+	}
+	r = python("seal2", json_pack("{s:o, s:o, s:o}", "messages", msgs,
+	    "sender", keys_json(&alice), "recipient", keys_json(&bob)));
+	assert_non_null(r);
+	envs = json_object_get(r, "envelopes");
+	assert_int_equal(json_array_size(envs), 19);
+	for (int i = 0; i < 19; i++) {
+		const char *env = json_string_value(json_array_get(envs, i));
+
+		assert_int_equal(open2_as(env, "alice", "bob", &bob, &alice,
+		    &alice, &roots, &m), ENVELOPE_OK);
+		snprintf(uid, sizeof(uid), "py-%d", i);
+		assert_string_equal(m.uid, uid);
+		envelope_msg_free(&m);
+		assert_int_equal(open2_as(env, "alice", "bob", &alice, &bob,
+		    &alice, NULL, &m), ENVELOPE_OK);
+		envelope_msg_free(&m);
+		assert_int_equal(open2_as(env, "alice", "bob", &bob, &alice,
+		    &mallory, NULL, &m), ENVELOPE_BAD_SIG);
+	}
+	json_decref(r);
+}
+
 int
 main(void)
 {
@@ -934,6 +1143,10 @@ main(void)
 		cmocka_unit_test(messages_are_named),
 		cmocka_unit_test(python_opens_ours),
 		cmocka_unit_test(we_open_python_s),
+		cmocka_unit_test(batch_opens_each),
+		cmocka_unit_test(batch_refuses_changes),
+		cmocka_unit_test(python_opens_v2),
+		cmocka_unit_test(we_open_python_v2),
 	};
 
 	if (sodium_init() < 0)
