@@ -113,10 +113,10 @@ wait_line() {
 	register bob
 	stream "$BATS_TEST_TMPDIR/1" username=alice
 	stream "$BATS_TEST_TMPDIR/2" username=alice
-	get "/events?username=alice"
+	req GET "/events?username=alice" -m 2
 	expect_error 429 too_many_streams
 	stream "$BATS_TEST_TMPDIR/3" username=bob
-	get "/events?username=bob"
+	req GET "/events?username=bob" -m 2
 	expect_error 503 streams_full
 	# the streams still open still hear
 	send bob alice "still there"
@@ -161,7 +161,7 @@ wait_line() {
 	start_dird "${DIRD_ARGS[@]}" --max-user-streams 1
 	register alice
 	stream "$BATS_TEST_TMPDIR/1" username=alice
-	get "/events?username=alice"
+	req GET "/events?username=alice" -m 2
 	expect_error 429 too_many_streams
 	kill "$STREAM_PID"
 	wait "$STREAM_PID" 2>/dev/null || true
