@@ -26,6 +26,9 @@ chat-dird          n        --replay-cache
 chat-dird          user     --release
 chat-dird          addr     --stun
 chat-dird          -        --no-stun
+chat-dird          n        --max-streams
+chat-dird          n        --max-user-streams
+chat-dird          seconds  --heartbeat
 chat-stun          -        --tcp
 chat-stun          port     -p --port
 chat-stun          seconds  -t --timeout

@@ -87,7 +87,7 @@ nginx_start() {
 			echo "  server { listen 127.0.0.1:$port;"
 			echo "    location / { proxy_pass http://dird;"
 			echo "      proxy_http_version 1.1; proxy_set_header Connection \"\";"
-			echo "      proxy_connect_timeout 1s;"
+			echo "      proxy_connect_timeout 1s; proxy_buffering off;"
 			echo "      proxy_next_upstream error timeout http_503 non_idempotent; } } }"
 		} >"$conf"
 		nginx -p "$W/nginx" -c "$conf" -e "$W/nginx/error.log" &
@@ -243,20 +243,74 @@ multi_daemon_kills() {
 	expect 200 '.online == false'
 }
 
-@test "chat-history -f through one daemon shows a message written through another" {
+# wait_for FILE PATTERN SECONDS: until FILE has a line matching the grep
+# -E PATTERN, at most SECONDS.
+wait_for() {
+	for _ in $(seq 1 $(($3 * 20))); do
+		grep -Eq "$2" "$1" && return 0
+		sleep 0.05
+	done
+	echo "no /$2/ in $1 after $3 s:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+@test "chat-history -f through one daemon is woken by a write through another (LISTEN/NOTIFY, not polling)" {
 	setup_daemons 2
-	chat-history -s "http://127.0.0.1:${DPORT[1]}" -u bob alice -f \
-		>"$W/follow" 2>"$W/follow.err" &
+	# polling so slow that only a push can wake it
+	CHAT_POLL_SECONDS=100000 chat-history -s "http://127.0.0.1:${DPORT[1]}" \
+		-u bob alice -f >"$W/follow" 2>"$W/follow.err" &
 	echo $! >>"$W/pids"
+	curl -sN "http://127.0.0.1:${DPORT[1]}/events?username=bob" >"$W/ev1" &
+	echo $! >>"$W/pids"
+	curl -sN "$CHAT_SERVER/events?username=alice" >"$W/evn" &
+	echo $! >>"$W/pids"
+	wait_for "$W/ev1" '^: chat-dird events' 2
+	wait_for "$W/evn" '^: chat-dird events' 2
 	sleep 0.5
 	CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /message/create/ \
 		'{"sender":"alice","receiver":"bob","content":"from b","uid":"via-b"}'
 	expect 201
+	id=$(jq -r .message_id <<<"$body")
+	wait_for "$W/ev1" "^id: $id\$" 1
+	# and through nginx, which passes each event on at once
+	wait_for "$W/evn" "^id: $id\$" 1
+	wait_for "$W/follow" '"via-b"' 1
+	jq -e 'select(.uid == "via-b") | .text == "from b"' "$W/follow"
+}
+
+@test "PostgreSQL stopped and started under a follower: it resyncs and misses nothing, no daemon restarted" {
+	setup_daemons 2
+	CHAT_POLL_SECONDS=100000 chat-history -s "http://127.0.0.1:${DPORT[1]}" \
+		-u bob -f >"$W/follow" 2>"$W/follow.err" &
+	echo $! >>"$W/pids"
+	curl -sN "http://127.0.0.1:${DPORT[1]}/events?username=bob" >"$W/ev1" &
+	echo $! >>"$W/pids"
+	wait_for "$W/ev1" '^: chat-dird events' 2
+	sleep 0.5
+	CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /message/create/ \
+		'{"sender":"alice","receiver":"bob","content":"before","uid":"before"}'
+	expect 201
+	wait_for "$W/follow" '"before"' 1
+	"$BATS_TEST_DIRNAME/pg-cluster" stop "$PGDIR"
+	sleep 2
+	"$BATS_TEST_DIRNAME/pg-cluster" start "$PGDIR"
+	# written as soon as daemon 2 can: maybe before daemon 1 listens again
 	for _ in $(seq 1 100); do
-		grep -q '"via-b"' "$W/follow" && break
+		CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /message/create/ \
+			'{"sender":"alice","receiver":"bob","content":"after","uid":"after"}'
+		[ "$status_code" = 201 ] && break
 		sleep 0.1
 	done
-	jq -e 'select(.uid == "via-b") | .text == "from b"' "$W/follow"
+	expect 201
+	wait_for "$W/ev1" '^data: \{"type":"resync"\}$' 5
+	wait_for "$W/follow" '"after"' 5
+	CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /message/create/ \
+		'{"sender":"alice","receiver":"bob","content":"later","uid":"later"}'
+	expect 201
+	wait_for "$W/follow" '"later"' 1
+	[ "$(jq -r .uid "$W/follow" | tr '\n' ' ')" = "before after later " ]
+	for i in 1 2; do kill -0 "${DPID[i]}"; done
 }
 
 @test "PostgreSQL stopped and started under load: 503 while down, nothing lost, back by itself" {

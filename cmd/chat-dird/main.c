@@ -19,6 +19,7 @@
 #include "core/version.h"
 #include "dir/api.h"
 #include "dir/httpd.h"
+#include "dir/push.h"
 #include "dir/store.h"
 #include "dir/stund.h"
 #include "net/netaddr.h"
@@ -36,6 +37,8 @@ usage(FILE *f)
 	    "                 [--idle-timeout seconds] [--presence seconds]"
 	    " [--threads n]\n"
 	    "                 [--stun addr:port | --no-stun]\n"
+	    "                 [--max-streams n] [--max-user-streams n]"
+	    " [--heartbeat seconds]\n"
 	    "                 [--require-keys] [--auth-window seconds]"
 	    " [--replay-cache n]\n"
 	    "       chat-dird [-d path|url] --release name\n"
@@ -62,6 +65,9 @@ usage(FILE *f)
 	    " port 3478;\n"
 	    "                            any free port when -l's is 0)\n"
 	    "      --no-stun             no STUN server\n"
+	    "      --max-streams N       most GET /events streams (1000)\n"
+	    "      --max-user-streams N  most streams of one user (8)\n"
+	    "      --heartbeat SECS      a comment on idle streams every (15)\n"
 	    "  -q, --quiet               no log line per request\n"
 	    "  -h, --help                this help\n"
 	    "      --version             print the version\n");
@@ -142,7 +148,8 @@ main(int argc, char **argv)
 {
 	enum { O_SYNC = 256, O_MAX_BODY, O_MAX_CONTENT, O_MAX_CONNS,
 	    O_IDLE, O_PRESENCE, O_THREADS, O_VERSION, O_REQUIRE_KEYS,
-	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_STUN, O_NO_STUN, O_POOL };
+	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_STUN, O_NO_STUN, O_POOL,
+	    O_MAX_STREAMS, O_MAX_USER_STREAMS, O_HEARTBEAT };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
@@ -160,6 +167,10 @@ main(int argc, char **argv)
 		{ "stun", required_argument, NULL, O_STUN },
 		{ "no-stun", no_argument, NULL, O_NO_STUN },
 		{ "pool", required_argument, NULL, O_POOL },
+		{ "max-streams", required_argument, NULL, O_MAX_STREAMS },
+		{ "max-user-streams", required_argument, NULL,
+		    O_MAX_USER_STREAMS },
+		{ "heartbeat", required_argument, NULL, O_HEARTBEAT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -178,6 +189,8 @@ main(int argc, char **argv)
 	struct store *store = NULL;
 	struct api *api = NULL;
 	struct httpd *h = NULL;
+	struct push_config pcfg = { 0 };
+	struct push *push = NULL;
 	const char *stun_at = NULL;
 	bool no_stun = false;
 	char stun_host[NETADDR_HOSTLEN];
@@ -282,6 +295,21 @@ main(int argc, char **argv)
 				return EX_USAGE;
 			sopts.pool = (int)v;
 			break;
+		case O_MAX_STREAMS:
+			if (!opt_int("max-streams", optarg, 1, 1000000, &v))
+				return EX_USAGE;
+			pcfg.max_streams = (size_t)v;
+			break;
+		case O_MAX_USER_STREAMS:
+			if (!opt_int("max-user-streams", optarg, 1, 1000000, &v))
+				return EX_USAGE;
+			pcfg.max_per_user = (size_t)v;
+			break;
+		case O_HEARTBEAT:
+			if (!opt_int("heartbeat", optarg, 1, 3600, &v))
+				return EX_USAGE;
+			pcfg.heartbeat_ms = v * 1000;
+			break;
 		default:
 			usage(stderr);
 			return EX_USAGE;
@@ -358,18 +386,30 @@ main(int argc, char **argv)
 		return die(EX_SOFTWARE, "listen", "getsockname failed");
 	}
 	netaddr_format((struct sockaddr *)&ss, bound, &port);
+	if ((push = push_new(&pcfg)) == NULL ||
+	    store_watch(store, push_store_event, push) != STORE_OK) {
+		close(hcfg.listen_fd);
+		push_free(push);
+		store_close(store);
+		return die(EX_SOFTWARE, "events", "cannot start the push channel");
+	}
+	acfg.push = push;
 	if ((api = api_new(store, &acfg)) == NULL ||
 	    (h = httpd_start(api, &hcfg, err, sizeof(err))) == NULL) {
 		close(hcfg.listen_fd);
 		api_free(api);
 		store_close(store);
+		push_free(push);
+		store_close(store);
 		return die(EX_SOFTWARE, "start", api == NULL ? "out of memory" :
 		    err);
 	}
 	if (!no_stun && (stun = stund_start(&tcfg, err, sizeof(err))) == NULL) {
+		push_shutdown(push);
 		httpd_stop(h, 0);
 		api_free(api);
 		store_close(store);
+		push_free(push);
 		return die(EX_UNAVAILABLE, "stun", err);
 	}
 	if (printf("{\"type\":\"listening\",\"addr\":\"%s\",\"port\":%d",
@@ -391,8 +431,11 @@ main(int argc, char **argv)
 	log_event("info", "stop", json_pack("{s:s}", "signal",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM"));
 	stund_stop(stun);
+	/* Streams end first: they would hold the grace period to its end. */
+	push_shutdown(push);
 	httpd_stop(h, GRACE_MS);
 	api_free(api);
 	store_close(store);
+	push_free(push);
 	return 0;
 }

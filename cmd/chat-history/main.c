@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/select.h>
+#include <time.h>
 
 #include "client/cli_dirclient.h"
 #include "client/dirclient.h"
@@ -18,6 +20,7 @@
 #include "core/valid.h"
 
 #define POLL_SECONDS 1		/* between requests while nothing comes */
+#define POLL_ENV "CHAT_POLL_SECONDS"	/* for tests: another interval */
 
 enum { OPT_AFTER = 256, OPT_VERSION };
 
@@ -27,6 +30,10 @@ struct history {
 	bool dropped;		/* a message that could not be trusted */
 	bool print;
 	bool follow;
+	/* while following the push channel */
+	struct dirclient *dc;
+	struct dc_query *q;
+	enum dc_status st;	/* of the last fetch */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -38,7 +45,9 @@ usage(FILE *f, int status)
 	    " [-s url] [peer]\n");
 	if (status == EX_OK)
 		fputs("  -u, --user NAME   whose messages (else CHAT_USER)\n"
-		    "  -f, --follow      then print new messages as they come\n"
+		    "  -f, --follow      then print new messages as they come (the\n"
+		    "                    push channel; polls an older directory\n"
+		    "                    every CHAT_POLL_SECONDS, else 1 s)\n"
 		    "      --after ID    only messages after the id ID\n"
 		    "  -n, --last COUNT  only the newest COUNT\n"
 		    "  -s, --server URL  the directory (else CHAT_SERVER)\n"
@@ -131,18 +140,29 @@ fail(struct dirclient *dc, enum dc_status st, const struct dc_query *q)
 	cli_die(dc_exit_status(st), "%s", dc_error(dc));
 }
 
-/* Asks for new messages at most once a second; rides out a directory
- * that is down or busy for a while. Returns on SIGINT or SIGTERM. */
+/* The fallback's interval: POLL_ENV's seconds, else POLL_SECONDS. */
+static struct timespec
+poll_pause(void)
+{
+	const char *v = getenv(POLL_ENV);
+	int64_t n;
+
+	if (v != NULL && parse_int(v, 1, 86400 * 365, &n))
+		return (struct timespec){ (time_t)n, 0 };
+	return (struct timespec){ POLL_SECONDS, 0 };
+}
+
+/* Asks for new messages at most once a poll interval; rides out a
+ * directory that is down or busy for a while. Returns on SIGINT or
+ * SIGTERM. */
 static void
-follow(struct dirclient *dc, struct dc_query *q, struct history *h,
+poll_follow(struct dirclient *dc, struct dc_query *q, struct history *h,
     const sigset_t *waitmask)
 {
-	const struct timespec pause = { POLL_SECONDS, 0 };
+	const struct timespec pause = poll_pause();
 	enum dc_status st;
 	bool down = false;
 
-	h->print = true;
-	q->last = 0;
 	for (;;) {
 		if (interrupted(NULL) || (pselect(0, NULL, NULL, NULL, &pause,
 		    waitmask) < 0 && got_signal))
@@ -153,13 +173,88 @@ follow(struct dirclient *dc, struct dc_query *q, struct history *h,
 			return;
 		if (st == DC_UNAVAILABLE || st == DC_TEMPFAIL) {
 			if (!down)
-				cli_warn("%s; trying again every %d s",
-				    dc_error(dc), POLL_SECONDS);
+				cli_warn("%s; trying again every %lld s",
+				    dc_error(dc), (long long)pause.tv_sec);
 			down = true;
 		} else if (st != DC_OK)
 			fail(dc, st, q);
 		else
 			down = false;
+	}
+}
+
+/* An event of the push channel: a message of ours above the cursor, or
+ * a resync, is a reason to fetch after the cursor. */
+static int
+on_event(void *arg, json_t *ev)
+{
+	struct history *h = arg;
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	const char *from = json_string_value(json_object_get(ev, "from"));
+	const char *to = json_string_value(json_object_get(ev, "to"));
+
+	if (interrupted(NULL))
+		return 1;
+	if (type == NULL)
+		return 0;
+	if (strcmp(type, "message") == 0) {
+		if (json_integer_value(json_object_get(ev, "id")) <= h->cursor)
+			return 0;
+		if (h->q->peer == NULL ? to == NULL ||
+		    strcasecmp(to, h->q->user) != 0 : from == NULL || to == NULL ||
+		    (strcasecmp(from, h->q->peer) != 0 &&
+		    strcasecmp(to, h->q->peer) != 0))
+			return 0;
+	} else if (strcmp(type, "resync") != 0) {
+		return 0;
+	}
+	h->q->after = h->cursor;
+	h->st = dc_messages(h->dc, h->q, on_message, h);
+	/* A failed fetch ends the stream: the loop below decides. */
+	return h->st != DC_OK;
+}
+
+/* Waits on the directory's push channel (a second client, ev, holds the
+ * stream) and fetches after the cursor when it says so; falls back to
+ * polling when the directory has no channel. */
+static void
+follow(struct dirclient *dc, struct dirclient *ev, struct dc_query *q,
+    struct history *h, const sigset_t *waitmask)
+{
+	const struct timespec pause = { POLL_SECONDS, 0 };
+	enum dc_status st;
+	bool down = false;
+
+	h->print = true;
+	h->dc = dc;
+	h->q = q;
+	q->last = 0;
+	for (;;) {
+		h->st = DC_OK;
+		st = dc_events(ev, q->user, true, h->cursor, on_event, h);
+		if (st == DC_UNSUPPORTED) {
+			poll_follow(dc, q, h, waitmask);
+			return;
+		}
+		if (st == DC_CANCELLED || h->st == DC_CANCELLED ||
+		    interrupted(NULL))
+			return;
+		if (st == DC_OK && h->st == DC_OK) {
+			down = false;
+			continue;
+		}
+		if (h->st != DC_OK)
+			st = h->st;
+		if (st != DC_UNAVAILABLE && st != DC_TEMPFAIL &&
+		    st != DC_PROTOCOL && st != DC_OK)
+			fail(dc, st, q);
+		if (!down)
+			cli_warn("%s; trying again every %d s", h->st != DC_OK ?
+			    dc_error(dc) : dc_error(ev), POLL_SECONDS);
+		down = true;
+		if (pselect(0, NULL, NULL, NULL, &pause, waitmask) < 0 &&
+		    got_signal)
+			return;
 	}
 }
 
@@ -243,8 +338,14 @@ main(int argc, char **argv)
 	st = dc_messages(dc, &q, on_message, &h);
 	if (st != DC_OK && !(st == DC_CANCELLED && h.follow))
 		fail(dc, st, &q);
-	if (h.follow)
-		follow(dc, &q, &h, &waitmask);
+	if (h.follow) {
+		struct dirclient *ev = cli_dirclient(server);
+
+		cli_sign_as(ev, q.user);
+		dc_set_cancel(ev, interrupted, NULL);
+		follow(dc, ev, &q, &h, &waitmask);
+		dc_free(ev);
+	}
 	dc_free(dc);
 	return h.dropped ? EX_DATAERR : EX_OK;
 }

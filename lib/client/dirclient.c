@@ -38,6 +38,7 @@ struct dirclient {
 	bool too_big;
 	bool no_memory;
 	long http;		/* status of the last answer */
+	long timeout_ms;	/* of each request */
 	dc_cancel_fn cancel;
 	void *cancel_arg;
 	char curlerr[CURL_ERROR_SIZE];
@@ -186,6 +187,7 @@ dc_new(const char *server, long timeout_ms, char *err, size_t errlen)
 		errno = ENOMEM;
 		return NULL;
 	}
+	dc->timeout_ms = timeout_ms;
 	dc->curl = curl_easy_init();
 	dc->json_hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (dc->json_hdrs != NULL)
@@ -246,6 +248,7 @@ dc_exit_status(enum dc_status st)
 	case DC_DENIED:
 		return EX_NOPERM;
 	case DC_UNAVAILABLE:
+	case DC_UNSUPPORTED:
 		return EX_UNAVAILABLE;
 	case DC_TEMPFAIL:
 	case DC_CANCELLED:
@@ -1179,4 +1182,166 @@ dc_local_ip(const struct dirclient *dc, char *out, size_t outlen)
 	if (netaddr_url(dc->server, host, sizeof(host), &port) != 0)
 		return -1;
 	return net_local_ip(host, port, out, outlen);
+}
+
+/* --- the push channel --- */
+
+struct events {
+	struct dirclient *dc;
+	dc_event_fn fn;
+	void *arg;
+	char line[DC_EVENT_LINE_MAX];
+	size_t len;
+	char data[DC_EVENT_LINE_MAX];	/* the event's data line */
+	bool have_data;
+	bool stopped;		/* fn said stop */
+	bool bad;		/* not an event stream */
+	bool is_stream;		/* a 200 event stream: else an error body */
+};
+
+static void
+event_line(struct events *e)
+{
+	json_t *o;
+
+	if (e->len == 0) {
+		if (e->have_data && (o = json_loads(e->data, 0, NULL)) != NULL) {
+			if (json_is_object(o) && e->fn(e->arg, o) != 0)
+				e->stopped = true;
+			json_decref(o);
+		}
+		e->have_data = false;
+		return;
+	}
+	e->line[e->len] = '\0';
+	if (strncmp(e->line, "data:", 5) == 0) {
+		const char *v = e->line + 5 + (e->line[5] == ' ');
+
+		/* One line of data per event, in this protocol. */
+		snprintf(e->data, sizeof(e->data), "%s", v);
+		e->have_data = true;
+	}
+}
+
+static size_t
+on_event_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct events *e = arg;
+	size_t len = size * n;
+	long http = 0;
+
+	if (!e->is_stream) {
+		curl_easy_getinfo(e->dc->curl, CURLINFO_RESPONSE_CODE, &http);
+		if (http != 200)
+			return on_data(p, size, n, e->dc);
+		e->is_stream = true;
+	}
+	for (size_t i = 0; i < len && !e->stopped; i++) {
+		if (p[i] == '\n') {
+			if (e->len > 0 && e->line[e->len - 1] == '\r')
+				e->len--;
+			event_line(e);
+			e->len = 0;
+		} else if (e->len + 1 < sizeof(e->line)) {
+			e->line[e->len++] = p[i];
+		} else {
+			e->bad = true;
+			return 0;
+		}
+	}
+	return e->stopped ? 0 : len;
+}
+
+enum dc_status
+dc_events(struct dirclient *dc, const char *user, bool has_after,
+    int64_t after, dc_event_fn fn, void *arg)
+{
+	struct events *e = calloc(1, sizeof(*e));
+	char num[24], lei[48];
+	const char *q[] = { "username", user, "after", has_after ? num : NULL,
+	    NULL };
+	struct curl_slist *hdrs = NULL, *l;
+	enum dc_status st;
+	json_t *ans;
+	char *url = NULL;
+	CURLcode rc;
+
+	if (e == NULL) {
+		seterr(dc, "events: out of memory");
+		return DC_INTERNAL;
+	}
+	e->dc = dc;
+	e->fn = fn;
+	e->arg = arg;
+	snprintf(num, sizeof(num), "%" PRId64, after);
+	snprintf(lei, sizeof(lei), "Last-Event-ID: %" PRId64, after);
+	if ((url = dc_url(dc->server, "/events", q)) == NULL ||
+	    (hdrs = headers(dc, url, NULL)) == NULL) {
+		seterr(dc, "%s/events: out of memory", dc->server);
+		st = DC_INTERNAL;
+		goto end;
+	}
+	/* headers() may give the shared list: copy it before adding. */
+	if (hdrs == dc->get_hdrs) {
+		hdrs = NULL;
+		for (const struct curl_slist *h = dc->get_hdrs; h != NULL;
+		    h = h->next)
+			if ((l = curl_slist_append(hdrs, h->data)) != NULL)
+				hdrs = l;
+	}
+	if ((l = curl_slist_append(hdrs, "Accept: text/event-stream")) != NULL)
+		hdrs = l;
+	if (has_after && (l = curl_slist_append(hdrs, lei)) != NULL)
+		hdrs = l;
+	curl_easy_setopt(dc->curl, CURLOPT_URL, url);
+	curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(dc->curl, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(dc->curl, CURLOPT_WRITEFUNCTION, on_event_data);
+	curl_easy_setopt(dc->curl, CURLOPT_WRITEDATA, e);
+	curl_easy_setopt(dc->curl, CURLOPT_TIMEOUT_MS, 0L);
+	curl_easy_setopt(dc->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(dc->curl, CURLOPT_LOW_SPEED_TIME,
+	    (long)(DC_EVENT_IDLE_MS / 1000));
+	dc->len = 0;
+	dc->too_big = dc->no_memory = false;
+	dc->curlerr[0] = '\0';
+	rc = curl_easy_perform(dc->curl);
+	curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(dc->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(dc->curl, CURLOPT_WRITEDATA, dc);
+	curl_easy_setopt(dc->curl, CURLOPT_TIMEOUT_MS, dc->timeout_ms);
+	curl_easy_setopt(dc->curl, CURLOPT_LOW_SPEED_LIMIT, 0L);
+	curl_easy_setopt(dc->curl, CURLOPT_LOW_SPEED_TIME, 0L);
+	if (e->stopped) {
+		st = DC_OK;
+	} else if (e->bad) {
+		seterr(dc, "%s: a line longer than %d bytes", url,
+		    DC_EVENT_LINE_MAX);
+		st = DC_PROTOCOL;
+	} else if (rc != CURLE_OK) {
+		st = dc_curl_status(rc);
+		seterr(dc, "%s: %s", url, st == DC_CANCELLED ? "interrupted" :
+		    dc->curlerr[0] ? dc->curlerr : curl_easy_strerror(rc));
+	} else if (e->is_stream) {
+		st = DC_OK;
+	} else {
+		curl_easy_getinfo(dc->curl, CURLINFO_RESPONSE_CODE, &dc->http);
+		ans = json_loadb(dc->buf != NULL ? dc->buf : "", dc->len, 0,
+		    NULL);
+		st = dc_http_status(dc->http, ans);
+		if (dc->http == 404 && st == DC_PROTOCOL)
+			st = DC_UNSUPPORTED;
+		else if (st == DC_OK)
+			st = DC_PROTOCOL;
+		seterr(dc, "%s: %ld %s", url, dc->http,
+		    json_is_string(json_object_get(ans, "error")) ?
+		    json_string_value(json_object_get(ans, "error")) :
+		    "not an event stream");
+		json_decref(ans);
+	}
+end:
+	curl_slist_free_all(hdrs);
+	free(url);
+	free(e);
+	return st;
 }

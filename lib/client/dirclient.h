@@ -31,6 +31,7 @@ enum dc_status {
 	DC_PROTOCOL,		/* not a chat directory's answer (76) */
 	DC_INTERNAL,		/* out of memory and the like (70) */
 	DC_CANCELLED,		/* the cancel callback stopped it (75) */
+	DC_UNSUPPORTED,		/* 404 not_found: an older directory (69) */
 };
 
 struct dirclient;
@@ -138,6 +139,22 @@ enum dc_status dc_send(struct dirclient *dc, struct dc_outgoing *m);
  * their ids set. */
 enum dc_status dc_send_batch(struct dirclient *dc, struct dc_outgoing *m,
     size_t n);
+
+/* Events of the push channel (GET /events, chat-protocol(7)): each is
+ * one JSON object, {"type":"message","id","from","to"}, {"type":"resync"}
+ * or another type. Borrowed; a non-zero return ends the stream. */
+typedef int (*dc_event_fn)(void *arg, json_t *event);
+
+#define DC_EVENT_LINE_MAX 4096	/* bytes of one line of the stream */
+#define DC_EVENT_IDLE_MS 45000	/* silence (three heartbeats) ends it */
+
+/* Reads user's event stream, resuming after the message id after when
+ * has_after, until the server ends it (DC_OK), fn stops it (DC_OK), it
+ * fails, or it is silent for DC_EVENT_IDLE_MS (DC_UNAVAILABLE). A
+ * directory without the channel gives DC_UNSUPPORTED. The stream holds
+ * dc's handle: fn makes its requests through another client. */
+enum dc_status dc_events(struct dirclient *dc, const char *user,
+    bool has_after, int64_t after, dc_event_fn fn, void *arg);
 
 /* The address of the local interface that reaches the server, found
  * without sending anything (a connected UDP socket). -1 when unknown. */

@@ -1212,6 +1212,58 @@ end:
 	json_decref(o);
 }
 
+/* GET /events: the push channel (push.h), private as the inbox is. */
+static void
+h_events(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	const char *user = arg_user(rq, "username", rs), *last;
+	struct store_peer p;
+	enum store_status st;
+	int64_t after = 0;
+	bool has_after;
+	struct who w;
+
+	if (user == NULL || !who_of(rq, &w, rs))
+		return;
+	if (api->cfg.push == NULL) {
+		api_error(rs, 404, "not_found", "no such endpoint");
+		return;
+	}
+	if ((st = store_peer_get(api->store, user, &p)) != STORE_OK) {
+		store_error(rs, st);
+		return;
+	}
+	if (!may_act(api, rq, &w, &p, rs))
+		return;
+	last = rq->last_event_id;
+	if (last != NULL && !parse_int(last, 0, INT64_MAX, &after)) {
+		api_error(rs, 400, "bad_param", "Last-Event-ID must be a message"
+		    " id");
+		return;
+	}
+	has_after = last != NULL || rq->arg(rq->arg_ctx, "after") != NULL;
+	if (last == NULL && !arg_int(rq, "after", 0, INT64_MAX, &after, rs))
+		return;
+	switch (push_open(api->cfg.push, p.username, has_after, after,
+	    &rs->events)) {
+	case PUSH_OPENED:
+		rs->status = 200;
+		break;
+	case PUSH_USER_FULL:
+		api_error(rs, 429, "too_many_streams", "%s has too many event"
+		    " streams open", p.username);
+		break;
+	case PUSH_NOMEM:
+		api_error(rs, 500, "internal", "out of memory");
+		break;
+	default:
+		api_error(rs, 503, "streams_full", "too many event streams;"
+		    " try later");
+		break;
+	}
+}
+
 static void
 h_healthz(struct api *api, const struct api_request *rq,
     struct api_response *rs)
@@ -1249,6 +1301,7 @@ static const struct route {
 	{ "/key/rotate", true, h_key_rotate },
 	{ "/session", true, h_session },
 	{ "/healthz", false, h_healthz },
+	{ "/events", false, h_events },
 };
 
 void

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "dir/push.h"
 #include "dir/store.h"
 
 struct api_config {
@@ -19,6 +20,7 @@ struct api_config {
 	bool require_keys;	/* refuse registrations without a key */
 	int64_t auth_window_ms;	/* a signature's time, either way of now */
 	size_t replay_slots;	/* signatures remembered within the window */
+	struct push *push;	/* GET /events; NULL: no such endpoint */
 };
 
 /* Returns the query argument named key, or NULL. */
@@ -35,6 +37,7 @@ struct api_request {
 	const char *target;	/* the request target as sent, path and
 				 * query undecoded; NULL: path */
 	const char *signature;	/* the Chat-Signature header, or NULL */
+	const char *last_event_id;	/* the Last-Event-ID header, or NULL */
 };
 
 struct api_stream;
@@ -45,6 +48,7 @@ struct api_response {
 	size_t body_len;
 	const char *allow;	/* the Allow header of a 405 */
 	struct api_stream *stream;	/* a list that is read piecewise */
+	struct push_stream *events;	/* GET /events: text/event-stream */
 };
 
 struct api;
@@ -52,7 +56,7 @@ struct api;
 struct api *api_new(struct store *store, const struct api_config *cfg);
 void api_free(struct api *api);
 
-/* Fills *rs; the caller frees rs->body and rs->stream. */
+/* Fills *rs; the caller frees rs->body, rs->stream and rs->events. */
 void api_handle(struct api *api, const struct api_request *rq,
     struct api_response *rs);
 /* An error answer {"error": msg, "code": code} of the given status. */

@@ -107,12 +107,74 @@ stream_free(void *cls)
 	api_stream_free(cls);
 }
 
+static ssize_t
+events_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = push_read(cls, buf, max);
+
+	(void)pos;
+	return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void
+events_free(void *cls)
+{
+	push_close(cls);
+}
+
+static void
+conn_suspend(void *conn)
+{
+	MHD_suspend_connection(conn);
+}
+
+static void
+conn_resume(void *conn)
+{
+	MHD_resume_connection(conn);
+}
+
+/* An event stream: parked (suspended) whenever it has nothing to send,
+ * so that it holds no thread while it waits. */
+static enum MHD_Result
+respond_events(struct MHD_Connection *conn, struct req *r,
+    struct api_response *rs)
+{
+	const struct push_waker w = { conn_suspend, conn_resume, conn };
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	push_set_waker(rs->events, &w);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+	    events_read, rs->events, events_free);
+	if (resp == NULL) {
+		push_close(rs->events);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/event-stream") != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-cache") != MHD_YES ||
+	    /* nginx and its kind pass each event on at once */
+	    MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	r->status = rs->status;
+	r->answered = true;
+	ret = MHD_queue_response(conn, (unsigned)rs->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result
 respond(struct MHD_Connection *conn, struct req *r, struct api_response *rs)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
+	if (rs->events != NULL)
+		return respond_events(conn, r, rs);
 	if (rs->stream != NULL)
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
 		    STREAM_BLOCK, stream_read, rs->stream, stream_free);
@@ -180,6 +242,8 @@ request_of(struct req *r, struct MHD_Connection *conn, const char *method,
 		.target = r->target,
 		.signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    SIG_HEADER),
+		.last_event_id = MHD_lookup_connection_value(conn,
+		    MHD_HEADER_KIND, "Last-Event-ID"),
 	};
 	return rq;
 }

@@ -118,6 +118,22 @@ enum store_status store_friends(struct store *s, const char *username,
 enum store_status store_messages_create(struct store *s,
     struct store_new_message *msgs, size_t n, int64_t now, size_t *bad);
 
+/* A message committed, by this daemon or another on the same database. */
+struct store_event {
+	int64_t id;
+	const char *from;
+	const char *to;
+};
+/* ev NULL: events may have been missed (a lost connection, now back). */
+typedef void (*store_event_fn)(void *arg, const struct store_event *ev);
+
+/* From now on fn hears of every message committed: on SQLite from the
+ * writing thread after its commit; on PostgreSQL from a thread of the
+ * store's that LISTENs on a connection of its own (the writes NOTIFY in
+ * their transaction) and reconnects by itself. Call at most once, before
+ * serving. */
+enum store_status store_watch(struct store *s, store_event_fn fn, void *arg);
+
 /* A conversation (peer2 != NULL: both ways between peer1 and peer2) or an
  * inbox (peer2 == NULL: messages to peer1), ids > after, oldest first, at
  * most limit (< 0: no limit). */

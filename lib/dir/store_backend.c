@@ -133,3 +133,9 @@ store_plan(struct store *s, const char *query, char *out, size_t len)
 {
 	return s->be->plan(s, query, out, len);
 }
+
+enum store_status
+store_watch(struct store *s, store_event_fn fn, void *arg)
+{
+	return s->be->watch(s, fn, arg);
+}

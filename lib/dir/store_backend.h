@@ -37,6 +37,8 @@ struct store_backend {
 	    int64_t last, int64_t *floor);
 	bool (*plan)(struct store *s, const char *query, char *out,
 	    size_t len);
+	enum store_status (*watch)(struct store *s, store_event_fn fn,
+	    void *arg);
 };
 
 /* The first member of every backend's handle. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/util.h"
+#include "dir/pg_listen.h"
 #include "dir/store_backend.h"
 
 #define POOL_DEFAULT 4
@@ -153,6 +154,7 @@ struct pg_store {
 	pthread_cond_t job_cv;
 	struct job *jobs, **jobs_tail;
 	bool leading;
+	struct pg_listen *listen;	/* store_watch's */
 };
 
 /* --- connections --- */
@@ -508,6 +510,7 @@ pg_close(struct store *base)
 	struct pg_store *s = (struct pg_store *)base;
 	struct conn *c, *next;
 
+	pg_listen_stop(s->listen);
 	for (c = s->idle; c != NULL; c = next) {
 		next = c->next;
 		conn_free(c);
@@ -813,6 +816,17 @@ end:
 
 /* --- messages --- */
 
+static enum store_status
+pg_watch(struct store *base, store_event_fn fn, void *arg)
+{
+	struct pg_store *s = (struct pg_store *)base;
+
+	if (s->listen != NULL)
+		return STORE_FAILED;
+	s->listen = pg_listen_start(s->url, fn, arg);
+	return s->listen != NULL ? STORE_OK : STORE_FAILED;
+}
+
 /* A message's uid: the client's, or a fresh one. */
 static void
 uid_fill(struct store_new_message *m)
@@ -1109,6 +1123,37 @@ rows_look_up(struct conn *c, struct row *rows, size_t n)
 	return st;
 }
 
+/* Commits, telling every daemon's LISTEN connection (pg_listen.h) of the
+ * rows created, in the same round trip. The payloads are "ID:FROM:TO":
+ * names are [A-Za-z0-9._-], so the literal needs no quoting. */
+static enum store_status
+commit_notify(struct conn *c, const struct row *rows, size_t n)
+{
+	struct buf q = { 0 };
+	char one[NUM_LEN + 2 * USERNAME_MAX + 4];
+	enum store_status st;
+	bool any = false;
+
+	buf_add(&q, "SELECT pg_notify('" PG_LISTEN_CHANNEL "', x) FROM"
+	    " unnest('{");
+	for (size_t i = 0; i < n; i++) {
+		if (!rows[i].m->created)
+			continue;
+		snprintf(one, sizeof(one), "%s%" PRId64 ":%s:%s", any ? "," : "",
+		    rows[i].m->id, rows[i].m->sender, rows[i].m->receiver);
+		buf_add(&q, one);
+		any = true;
+	}
+	buf_add(&q, "}'::text[]) x; COMMIT");
+	if (q.oom) {
+		free(q.p);
+		return STORE_FAILED;
+	}
+	st = exec_simple(c->pg, any ? q.p : "COMMIT");
+	free(q.p);
+	return st;
+}
+
 /* Writes the rows in one transaction. The ids come from message_ids,
  * whose row stays locked until the commit: a transaction that takes ids
  * after another commits after it, so a reader paging by id never skips a
@@ -1150,8 +1195,9 @@ rows_write(struct conn *c, struct row *rows, size_t n)
 	if ((st = rows_look_up(c, rows, n)) != STORE_OK)
 		goto rollback;
 	/* A commit whose answer is lost fails the request: the client's
-	 * retry with the same uids then finds what was stored. */
-	if ((st = exec_simple(c->pg, "COMMIT")) == STORE_OK)
+	 * retry with the same uids then finds what was stored. The
+	 * notifications go out with the commit, and only then. */
+	if ((st = commit_notify(c, rows, n)) == STORE_OK)
 		return STORE_OK;
 rollback:
 	if (PQstatus(c->pg) == CONNECTION_OK &&
@@ -1389,4 +1435,5 @@ const struct store_backend store_pg_backend = {
 	.messages = pg_messages,
 	.messages_floor = pg_messages_floor,
 	.plan = pg_plan,
+	.watch = pg_watch,
 };

@@ -177,6 +177,9 @@ struct sq_store {
 	atomic_bool ckpt_finish;
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
+	/* told of every message committed (store_watch) */
+	store_event_fn watch_fn;
+	void *watch_arg;
 };
 
 static enum store_status
@@ -1263,6 +1266,31 @@ job_sleep(struct job *j)
 	return done;
 }
 
+/* Tells the watcher of the messages a group committed, before their
+ * writers are woken: an answered write has been announced. */
+static void
+publish(struct sq_store *s, struct job *group)
+{
+	if (s->watch_fn == NULL)
+		return;
+	for (struct job *j = group; j != NULL; j = j->next)
+		for (size_t i = 0; j->res == STORE_OK && i < j->n; i++)
+			if (j->msgs[i].created)
+				s->watch_fn(s->watch_arg, &(struct store_event){
+				    j->msgs[i].id, j->msgs[i].sender,
+				    j->msgs[i].receiver });
+}
+
+static enum store_status
+sq_watch(struct store *base, store_event_fn fn, void *arg)
+{
+	struct sq_store *s = (struct sq_store *)base;
+
+	s->watch_fn = fn;
+	s->watch_arg = arg;
+	return STORE_OK;
+}
+
 /* The uids are made first, outside the write lock. Then group commit: a
  * job that finds no leader leads, writing every job waiting then (see
  * await_more); the others sleep, each on its own condition and mutex, and
@@ -1320,6 +1348,7 @@ sq_messages_create(struct store *base, struct store_new_message *msgs,
 	s->njobs = 0;
 	pthread_mutex_unlock(&s->job_mu);
 	group_commit(s, group);
+	publish(s, group);
 	for (j = group; j != NULL; j = next) {
 		next = j->next;
 		if (j != &job)
@@ -1511,4 +1540,5 @@ const struct store_backend store_sqlite_backend = {
 	.messages = sq_messages,
 	.messages_floor = sq_messages_floor,
 	.plan = sq_plan,
+	.watch = sq_watch,
 };
