@@ -31,7 +31,6 @@ struct history {
 	bool print;
 	bool follow;
 	/* while following the push channel */
-	struct dirclient *dc;
 	struct dc_query *q;
 	enum dc_status st;	/* of the last fetch */
 };
