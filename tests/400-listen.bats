@@ -282,12 +282,37 @@ UID1=0123456789abcdef0123456789abcdef
 	run ! grep -E 'NEEDED.*(curl|ssl|crypto|gnutls)' <<<"$output"
 }
 
-@test "between heartbeats it runs nothing beside itself; SIGTERM logs it out" {
+@test "a message stored while it listens is printed at once, woken by the push channel" {
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	# No poll for 100000 s: only the directory's push can wake it.
+	CHAT_POLL_SECONDS=100000 start_listen bob --no-register
+	helper_of chat-history >/dev/null
+	sleep 0.3	# its stream is open
+	api_as alice POST /message/create/ '{"sender":"alice","receiver":"bob","content":"while here","uid":"here-1"}'
+	expect 201
+	wait_for '"here-1"'
+	grep '"here-1"' "$LISTEN_OUT" | jq -e '.offline == true and .text == "while here" and .from == "alice"'
+	for _ in $(seq 1 100); do
+		[ "$(cat "$CHAT_HOME/listen/bob/cursor" 2>/dev/null)" = 1 ] && break
+		sleep 0.05
+	done
+	[ "$(cat "$CHAT_HOME/listen/bob/cursor")" = 1 ]
+	# The same uid again (a sender that stored it twice): printed once.
+	api_as alice POST /message/create/ '{"sender":"alice","receiver":"bob","content":"while here","uid":"here-1"}'
+	api_as alice POST /message/create/ '{"sender":"alice","receiver":"bob","content":"next","uid":"here-2"}'
+	wait_for '"here-2"'
+	[ "$(grep -c '"here-1"' "$LISTEN_OUT")" -eq 1 ]
+}
+
+@test "between heartbeats only the inbox follower runs beside it; SIGTERM logs it out" {
 	start_listen bob
 	chat-peers bob | jq -e '.online == true'
 	sleep 0.3
-	# The heartbeat's chat-register registered and ended: no child.
-	run ! pgrep -P "$LISTEN_PID" >/dev/null
+	# The heartbeat's chat-register registered and ended: one child, the
+	# chat-history -f that follows the inbox.
+	helper_of chat-history >/dev/null
+	[ "$(pgrep -P "$LISTEN_PID" | wc -l)" -eq 1 ]
 	kill "$LISTEN_PID"
 	wait "$LISTEN_PID"
 	LISTEN_PID=
@@ -321,6 +346,12 @@ UID1=0123456789abcdef0123456789abcdef
 	sleep 0.3
 	run ! pgrep -f "chat-register -u bob -p $port " >/dev/null
 	sleep 1.2
+	# Its inbox follower got SIGTERM as its parent died, and ended.
+	for _ in $(seq 1 60); do
+		pgrep -f "chat-history -u bob -f " >/dev/null || break
+		sleep 0.05
+	done
+	run ! pgrep -f "chat-history -u bob -f " >/dev/null
 	chat-peers bob | jq -e '.online == false'
 }
 

@@ -40,6 +40,7 @@ struct main {
 	struct listener *l;
 	struct seen *seen;
 	struct reg *reg;	/* the heartbeat, or NULL */
+	struct follow *follow;	/* the inbox follower, or NULL */
 	const char *server;
 	int64_t timeout_ms;
 };
@@ -244,6 +245,17 @@ catch_up_lines(struct catchup *cu, struct wire_buf *b)
 	return 0;
 }
 
+/* A chat-history run that read all it could: 65 says it dropped a
+ * message it could not trust (named on its stderr), 67 that the user is
+ * not yet known. */
+static bool
+history_done(int wstatus)
+{
+	return WIFEXITED(wstatus) && (WEXITSTATUS(wstatus) == EX_OK ||
+	    WEXITSTATUS(wstatus) == EX_DATAERR ||
+	    WEXITSTATUS(wstatus) == EX_NOUSER);
+}
+
 /* Prints the inbox after the saved cursor, as chat-history prints it,
  * saving the cursor as it goes: a listener stopped midway goes on from
  * there. */
@@ -295,8 +307,7 @@ catch_up(struct listener *l, struct seen *seen, const char *user,
 		kill(pid, SIGTERM);
 	close(fd);
 	if (spawn_reap(pid, true, &wstatus) == 1 && !stopping && !failed &&
-	    !(WIFEXITED(wstatus) && (WEXITSTATUS(wstatus) == EX_OK ||
-	    WEXITSTATUS(wstatus) == EX_NOUSER))) {
+	    !history_done(wstatus)) {
 		spawn_describe(wstatus, desc, sizeof(desc));
 		cli_warn("catching up: chat-history: %s; the rest comes at the "
 		    "next start", desc);
@@ -304,6 +315,92 @@ catch_up(struct listener *l, struct seen *seen, const char *user,
 	wire_buf_free(&b);
 	if (listener_status(l) == 0)
 		save_cursor(&cu);
+}
+
+/* The inbox follower: chat-history -f after the catch-up, woken by the
+ * directory's push channel, so a message stored while the listener runs
+ * (its sender could not reach it) is printed at once. Its lines share
+ * the listener's loop; when it ends, it starts again a heartbeat later. */
+struct follow {
+	char *path;		/* of chat-history */
+	const char *user, *server;
+	struct catchup cu;
+	struct wire_buf b;
+	pid_t pid;		/* 0: not running */
+	int fd;
+	int64_t next_at;
+};
+
+static void
+follow_start(struct follow *f, struct listener *l)
+{
+	char after[24];
+	char *argv[] = { "chat-history", "-u", (char *)f->user, "-f",
+	    "--after", after, "-s", (char *)f->server, NULL };
+
+	f->cu.last = f->cu.saved = seen_cursor(f->cu.seen);
+	snprintf(after, sizeof(after), "%" PRId64, f->cu.last);
+	f->b.off = f->b.len = f->b.scan = 0;
+	f->b.dropping = false;
+	if ((f->pid = start_helper(f->path, argv, SPAWN_KEEP, 0, &f->fd)) < 0) {
+		f->pid = 0;
+		f->next_at = mono_ms() + HEARTBEAT_S * 1000;
+		return;
+	}
+	if (listener_watch(l, f->fd, f) != 0)
+		cli_die(EX_OSERR, "epoll: %s", strerror(errno));
+}
+
+/* Ends the run: the pipe closed (or a bad line), or the listener stops. */
+static void
+follow_end(struct follow *f, struct listener *l, bool kill_it)
+{
+	char desc[64];
+	int wstatus;
+
+	listener_unwatch(l, f->fd);
+	if (kill_it)
+		kill(f->pid, SIGTERM);
+	close(f->fd);
+	if (spawn_reap(f->pid, true, &wstatus) == 1 && !kill_it &&
+	    !stopping && !history_done(wstatus)) {
+		spawn_describe(wstatus, desc, sizeof(desc));
+		cli_warn("following the inbox: chat-history: %s; again in %d s",
+		    desc, HEARTBEAT_S);
+	}
+	f->pid = 0;
+	f->next_at = mono_ms() + HEARTBEAT_S * 1000;
+	if (listener_status(l) == 0)
+		save_cursor(&f->cu);
+}
+
+static void
+follow_readable(struct follow *f, struct listener *l)
+{
+	size_t room;
+	ssize_t n;
+	char *at;
+
+	if ((at = wire_buf_space(&f->b, READ_CHUNK, &room)) == NULL)
+		cli_die(EX_SOFTWARE, "out of memory");
+	while ((n = read(f->fd, at, room)) < 0 && errno == EINTR)
+		;
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			cli_warn("following the inbox: chat-history: %s",
+			    strerror(errno));
+		follow_end(f, l, n < 0);
+		return;
+	}
+	wire_buf_fill(&f->b, (size_t)n);
+	if (catch_up_lines(&f->cu, &f->b) != 0) {
+		follow_end(f, l, true);
+		return;
+	}
+	if (listener_status(l) == 0)
+		save_cursor(&f->cu);
 }
 
 /* The heartbeat: chat-register, run every every_ms to register once
@@ -566,7 +663,10 @@ reg_event(void *arg, void *tag)
 {
 	struct main *m = arg;
 
-	reg_readable(tag, m->l);
+	if (m->follow != NULL && tag == m->follow)
+		follow_readable(m->follow, m->l);
+	else
+		reg_readable(tag, m->l);
 }
 
 /* The next heartbeat, once its time has come. */
@@ -575,7 +675,10 @@ reg_tick(void *arg)
 {
 	struct main *m = arg;
 	struct reg *r = m->reg;
+	struct follow *f = m->follow;
 
+	if (f != NULL && f->pid == 0 && !stopping && mono_ms() >= f->next_at)
+		follow_start(f, m->l);
 	if (r == NULL || r->path == NULL || r->pid > 0 ||
 	    mono_ms() < r->next_at)
 		return;
@@ -605,6 +708,7 @@ main(int argc, char **argv)
 	    .stopping = &stopping, .on_event = reg_event, .on_tick = reg_tick };
 	struct main m = { 0 };
 	struct reg r = { .fd = -1 };
+	struct follow fol = { .fd = -1 };
 	struct keys keys = { 0 };
 	struct sockaddr_storage ss;
 	struct sigaction sa;
@@ -737,8 +841,23 @@ main(int argc, char **argv)
 	if (listener_commit(m.l) == 0) {
 		if (catchup && !stopping)
 			catch_up(m.l, m.seen, user, server);
+		if (catchup && !stopping && listener_status(m.l) == 0 &&
+		    (fol.path = spawn_find("chat-history")) != NULL) {
+			fol.user = user;
+			fol.server = server;
+			fol.cu = (struct catchup){ .l = m.l, .seen = m.seen };
+			fol.b = (struct wire_buf){ .max = HISTORY_LINE_MAX };
+			m.follow = &fol;
+			follow_start(&fol, m.l);
+		}
 		if (listener_status(m.l) == 0)
 			listener_serve(m.l);
+		if (m.follow != NULL) {
+			if (fol.pid > 0)
+				follow_end(&fol, m.l, true);
+			wire_buf_free(&fol.b);
+			free(fol.path);
+		}
 	}
 	status = listener_status(m.l);
 	listener_free(m.l);
