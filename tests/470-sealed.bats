@@ -203,3 +203,12 @@ EOF
 	for _ in $(seq 1 100); do grep -q '"offline":true' "$LISTEN_OUT" && break; sleep 0.1; done
 	grep '"offline":true' "$LISTEN_OUT" | jq -e '.text == "while you were away" and .from == "alice"'
 }
+
+@test "the longest text chat-send takes (64 KiB) is stored sealed within the directory's default limit" {
+	head -c 65536 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/long"
+	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/long"
+	printf '%s\n' "$output" | jq -e '.stored == true'
+	run --separate-stderr chat-history -u bob alice
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '.sealed == true and (.text | length) == 65536'
+}

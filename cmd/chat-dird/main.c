@@ -23,6 +23,7 @@
 #include "dir/store.h"
 #include "dir/stund.h"
 #include "net/netaddr.h"
+#include "sec/envelope.h"
 
 #define GRACE_MS 5000
 
@@ -51,7 +52,7 @@ usage(FILE *f)
 	    " (normal)\n"
 	    "      --pool N              PostgreSQL: most connections (4)\n"
 	    "      --max-body BYTES      largest request body (1048576)\n"
-	    "      --max-content BYTES   largest message content (65536)\n"
+	    "      --max-content BYTES   largest message content (98304)\n"
 	    "      --max-conns N         most connections at once (10000)\n"
 	    "      --idle-timeout SECS   close idle connections after (60)\n"
 	    "      --presence SECS       online: registered within (90)\n"
@@ -178,7 +179,7 @@ main(int argc, char **argv)
 	};
 	const char *listen_at = "127.0.0.1:8000", *db = getenv("CHAT_DB");
 	struct store_opts sopts = { 0 };
-	struct api_config acfg = { .max_body = 1048576, .max_content = 65536,
+	struct api_config acfg = { .max_body = 1048576, .max_content = ENVELOPE_MAX,
 	    .presence_ms = 90 * 1000 };
 	const char *release = NULL;
 	struct httpd_config hcfg = { -1, 0, 10000, 60, 1048576, false };
