@@ -49,11 +49,30 @@ rd_feed(struct frame_rd *rd, const uint8_t *in, size_t n, size_t *used)
 		take = n - *used;
 	memcpy(rd->buf + rd->have, in + *used, take);
 	rd->have += take;
+	if (rd->have > rd->top)
+		rd->top = rd->have;
 	*used += take;
 	if (rd->have < rd->len)
 		return 0;
 	rd->hdrlen = 0;
 	return 1;
+}
+
+/* Zeroes the size bytes at p but the FRAME_MAX of a frame_rd's buf at
+ * off: a buffer never written is never touched, so it costs no memory. */
+static void
+zero_but_buf(void *p, size_t size, size_t off)
+{
+	memset(p, 0, off);
+	memset((uint8_t *)p + off + FRAME_MAX, 0, size - off - FRAME_MAX);
+}
+
+/* Zeroes what rd ever held, and no more. */
+static void
+rd_wipe(struct frame_rd *rd)
+{
+	sodium_memzero(rd->buf, rd->top);
+	sodium_memzero(rd, offsetof(struct frame_rd, buf));
 }
 
 static int
@@ -79,6 +98,8 @@ dec_open(struct frame_dec *d, const uint8_t *src, size_t len,
 
 	if (len <= NOISE_TAGLEN)
 		return d->err = FRAME_ESHORT;
+	if (len - NOISE_TAGLEN > d->rd.top)	/* written even on a failure */
+		d->rd.top = len - NOISE_TAGLEN;
 	if ((rc = noise_decrypt(&d->rx, NULL, 0, src, len, d->rd.buf)) != 0)
 		return d->err = from_noise(rc);
 	*plain = d->rd.buf;
@@ -120,7 +141,7 @@ void
 frame_dec_wipe(struct frame_dec *d)
 {
 	noise_cipher_wipe(&d->rx);
-	sodium_memzero(&d->rd, sizeof(d->rd));
+	rd_wipe(&d->rd);
 	d->err = FRAME_ESTATE;
 }
 
@@ -283,7 +304,7 @@ frame_hs_initiator(struct frame_hs *h, enum noise_pattern p,
 {
 	int rc;
 
-	memset(h, 0, sizeof(*h));
+	zero_but_buf(h, sizeof(*h), offsetof(struct frame_hs, rd.buf));
 	if ((p != NOISE_IK && p != NOISE_XX) ||
 	    (hash != NOISE_SHA256 && hash != NOISE_BLAKE2B) ||
 	    (p == NOISE_IK && pin == NULL))
@@ -306,7 +327,7 @@ int
 frame_hs_responder(struct frame_hs *h, unsigned offer,
     const uint8_t s[NOISE_KEYLEN], const uint8_t *pin)
 {
-	memset(h, 0, sizeof(*h));
+	zero_but_buf(h, sizeof(*h), offsetof(struct frame_hs, rd.buf));
 	h->offer = offer & (FRAME_OFFER(NOISE_IK) | FRAME_OFFER(NOISE_XX));
 	if (h->offer == 0)
 		return h->err = FRAME_ESTATE;
@@ -413,7 +434,7 @@ frame_hs_split(struct frame_hs *h, struct frame_enc *e, struct frame_dec *d)
 	int rc;
 
 	memset(e, 0, sizeof(*e));
-	memset(d, 0, sizeof(*d));
+	zero_but_buf(d, sizeof(*d), offsetof(struct frame_dec, rd.buf));
 	if (h->err != 0)
 		return h->err;
 	rc = noise_hs_split(&h->hs, &e->tx, &d->rx);
@@ -426,5 +447,5 @@ frame_hs_wipe(struct frame_hs *h)
 {
 	noise_hs_wipe(&h->hs);
 	sodium_memzero(h->s, sizeof(h->s));
-	sodium_memzero(&h->rd, sizeof(h->rd));
+	rd_wipe(&h->rd);
 }

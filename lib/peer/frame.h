@@ -40,6 +40,9 @@ struct frame_rd {
 	size_t hdrlen;		/* bytes of hdr read */
 	size_t len;		/* the frame's length, once hdr is whole */
 	size_t have;		/* bytes of the frame read */
+	size_t top;		/* bytes of buf ever written: what a wipe
+				 * zeroes, so that an idle channel's unused
+				 * buffer stays untouched memory */
 	uint8_t buf[FRAME_MAX];
 };
 
