@@ -443,7 +443,14 @@ messages() {
 		grep -q '"one"' "$BATS_TEST_TMPDIR/follow" && break
 		sleep 0.1
 	done
-	# two polls a second apart, and the third goes in a session
+	# each message wakes a fetch; a third signed request goes in a session
+	for i in 1 2 3; do
+		chat-send -u alice bob "more$i" >/dev/null
+		for _ in $(seq 1 100); do
+			grep -q "\"more$i\"" "$BATS_TEST_TMPDIR/follow" && break
+			sleep 0.1
+		done
+	done
 	for _ in $(seq 1 100); do
 		has_logged '.path == "/session"' && break
 		sleep 0.1
