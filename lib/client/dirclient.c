@@ -804,13 +804,22 @@ enum dc_status
 dc_register(struct dirclient *dc, const char *user, const char *ip,
     int port, json_t **peer)
 {
-	json_t *send, *ans;
+	return dc_register_with(dc, user, ip, port, NULL, peer);
+}
+
+enum dc_status
+dc_register_with(struct dirclient *dc, const char *user, const char *ip,
+    int port, json_t *candidates, json_t **peer)
+{
+	json_t *send, *ans, *c;
 	enum dc_status st;
 
 	*peer = NULL;
 	send = json_pack("{s:s, s:i}", "username", user, "port", port);
 	if (send != NULL && ip != NULL)
 		json_object_set_new(send, "ip", json_string(ip));
+	if (send != NULL && candidates != NULL)
+		json_object_set(send, "candidates", candidates);
 	if (send != NULL && dc->signing && strcasecmp(dc->signer, user) == 0) {
 		char b64[KEY_B64_LEN + 1];
 
@@ -827,6 +836,8 @@ dc_register(struct dirclient *dc, const char *user, const char *ip,
 		*peer = NULL;
 		return bad_answer(dc, "/register", "is not a peer");
 	}
+	if (json_is_array(c = json_object_get(ans, "candidates")))
+		json_object_set(*peer, "candidates", c);
 	json_decref(ans);
 	return DC_OK;
 }

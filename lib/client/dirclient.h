@@ -91,6 +91,11 @@ typedef int (*dc_item_fn)(void *arg, json_t *item);
  * "created" and "observed_ip"; the caller decrefs it. */
 enum dc_status dc_register(struct dirclient *dc, const char *user,
     const char *ip, int port, json_t **peer);
+/* dc_register with candidates (NULL: none): a JSON array of
+ * {"ip","port","type"} (chat-protocol(7)); *peer then has the
+ * "candidates" the directory stored. */
+enum dc_status dc_register_with(struct dirclient *dc, const char *user,
+    const char *ip, int port, json_t *candidates, json_t **peer);
 enum dc_status dc_peerinfo(struct dirclient *dc, const char *user,
     json_t **peer);
 /* Every peer (online_only: those online), sorted by name. */

@@ -24,6 +24,7 @@
 #define BATCH_MAX 10000		/* most messages in one create */
 #define FETCH_ROWS 256		/* rows a list reads from the store at once */
 #define FETCH_BYTES (256 * 1024)	/* ...or until this much is buffered */
+#define CANDIDATES_MAX 8	/* addresses a peer may claim */
 
 struct api {
 	struct store *store;
@@ -671,6 +672,95 @@ port_of(json_t *v, int *port, struct api_response *rs)
 	return true;
 }
 
+/* The stored candidates: the observed address first (the request's source
+ * with the registered port), then the ones the body claims, each checked
+ * strictly. Fills out with compact JSON. */
+static bool
+candidates_of(const struct api_request *rq, json_t *v, int port, char *out,
+    size_t len, struct api_response *rs)
+{
+	json_t *all, *c, *f;
+	const char *k, *t;
+	size_t i, n;
+	bool ok = false;
+
+	if (v != NULL && !json_is_null(v) && (!json_is_array(v) ||
+	    json_array_size(v) > CANDIDATES_MAX)) {
+		api_error(rs, 400, "invalid_candidates", "candidates must be an"
+		    " array of at most %d addresses", CANDIDATES_MAX);
+		return false;
+	}
+	if ((all = json_array()) == NULL ||
+	    json_array_append_new(all, json_pack("{s:s, s:i, s:s}", "ip",
+	    rq->remote, "port", port, "type", "observed")) != 0)
+		goto oom;
+	json_array_foreach(v, i, c) {
+		int64_t pt;
+
+		if (!json_is_object(c)) {
+			api_error(rs, 400, "invalid_candidates", "candidate %zu"
+			    " must be an object", i);
+			goto end;
+		}
+		json_object_foreach(c, k, f)
+			if (strcmp(k, "ip") != 0 && strcmp(k, "port") != 0 &&
+			    strcmp(k, "type") != 0) {
+				api_error(rs, 400, "invalid_candidates",
+				    "candidate %zu: unknown field %.40s", i, k);
+				goto end;
+			}
+		f = json_object_get(c, "ip");
+		if (!json_is_string(f) || !valid_ip(json_string_value(f))) {
+			api_error(rs, 400, "invalid_candidates", "candidate %zu:"
+			    " ip must be an IPv4 or IPv6 address", i);
+			goto end;
+		}
+		f = json_object_get(c, "port");
+		pt = json_is_integer(f) ? json_integer_value(f) : 0;
+		if (pt < 1 || pt > 65535) {
+			api_error(rs, 400, "invalid_candidates", "candidate %zu:"
+			    " port must be an integer from 1 to 65535", i);
+			goto end;
+		}
+		f = json_object_get(c, "type");
+		t = json_is_string(f) ? json_string_value(f) : "";
+		if (strcmp(t, "host") != 0 && strcmp(t, "srflx") != 0) {
+			api_error(rs, 400, "invalid_candidates", "candidate %zu:"
+			    " type must be host or srflx", i);
+			goto end;
+		}
+		if (json_array_append_new(all, json_pack("{s:O, s:I, s:s}",
+		    "ip", json_object_get(c, "ip"), "port", (json_int_t)pt,
+		    "type", t)) != 0)
+			goto oom;
+	}
+	n = json_dumpb(all, out, len, JSON_COMPACT);
+	if (n == 0 || n >= len) {
+		api_error(rs, 400, "invalid_candidates", "candidates too long");
+		goto end;
+	}
+	out[n] = '\0';
+	ok = true;
+	goto end;
+oom:
+	api_error(rs, 500, "internal", "out of memory");
+end:
+	json_decref(all);
+	return ok;
+}
+
+/* A peer's candidates as stored, added to its answer. */
+static void
+add_candidates(json_t *o, const struct store_peer *p)
+{
+	json_t *c;
+
+	if (o == NULL || p->candidates[0] == '\0')
+		return;
+	if ((c = json_loads(p->candidates, 0, NULL)) != NULL)
+		json_object_set_new(o, "candidates", c);
+}
+
 static void
 h_register(struct api *api, const struct api_request *rq,
     struct api_response *rs)
@@ -683,11 +773,14 @@ h_register(struct api *api, const struct api_request *rq,
 	struct who w;
 	bool created;
 	int port;
+	char cands[STORE_CANDIDATES_MAX + 1];
 
 	if (!who_of(rq, &w, rs) || (o = body_object(rq, rs)) == NULL)
 		return;
 	if ((user = field_user(o, "username", rs)) == NULL ||
-	    !port_of(json_object_get(o, "port"), &port, rs))
+	    !port_of(json_object_get(o, "port"), &port, rs) ||
+	    !candidates_of(rq, json_object_get(o, "candidates"), port, cands,
+	    sizeof(cands), rs))
 		goto end;
 	v = json_object_get(o, "key");
 	if (v != NULL && !json_is_null(v)) {
@@ -741,13 +834,14 @@ h_register(struct api *api, const struct api_request *rq,
 		    " only names with a key");
 		goto end;
 	}
-	st = store_register(api->store, user, ip, port, key, now_ms(), &p,
-	    &created);
+	st = store_register(api->store, user, ip, port, key, cands,
+	    now_ms(), &p, &created);
 	if (st != STORE_OK) {
 		store_error(rs, st);
 		goto end;
 	}
 	out = peer_json(api, &p, now_ms());
+	add_candidates(out, &p);
 	json_object_set_new(out, "message",
 	    json_string("Peer registered successfully"));
 	json_object_set_new(out, "created", json_boolean(created));
@@ -795,8 +889,12 @@ h_peerinfo(struct api *api, const struct api_request *rq,
 		return;
 	if ((st = store_peer_get(api->store, user, &p)) != STORE_OK)
 		store_error(rs, st);
-	else
-		answer(rs, 200, peer_json(api, &p, now_ms()));
+	else {
+		json_t *o = peer_json(api, &p, now_ms());
+
+		add_candidates(o, &p);
+		answer(rs, 200, o);
+	}
 }
 
 static void

@@ -26,6 +26,7 @@ enum store_status {
 };
 
 #define STORE_KEY_MAX 64	/* bytes of a public key, as text */
+#define STORE_CANDIDATES_MAX 1024	/* bytes of a peer's candidates, as JSON */
 
 struct store_opts {
 	const char *path;	/* a SQLite file, or a postgresql:// URL */
@@ -40,6 +41,9 @@ struct store_peer {
 	int64_t last_seen;	/* ms since the epoch */
 	bool logged_out;
 	char key[STORE_KEY_MAX + 1];	/* "" when the name has no key */
+	/* The addresses the peer claims, a JSON array the API checked
+	 * and the store keeps as it is; "" when none. */
+	char candidates[STORE_CANDIDATES_MAX + 1];
 };
 
 /* Borrowed strings: valid only during the callback. */
@@ -86,11 +90,12 @@ enum store_status store_health(struct store *s);
 /* Registers or updates a peer, atomically: a new name is created with key
  * (NULL or "": none); a known one is updated only when its key is NULL
  * (a key given is then bound to it: trust on first use) or equals key,
- * else nothing changes and the answer is STORE_KEY_MISMATCH. *out is the
- * peer as stored. */
+ * else nothing changes and the answer is STORE_KEY_MISMATCH. candidates
+ * (NULL or "": none) replace the ones stored, at most
+ * STORE_CANDIDATES_MAX bytes. *out is the peer as stored. */
 enum store_status store_register(struct store *s, const char *username,
-    const char *ip, int port, const char *key, int64_t now,
-    struct store_peer *out, bool *created);
+    const char *ip, int port, const char *key, const char *candidates,
+    int64_t now, struct store_peer *out, bool *created);
 /* Rotation: the key becomes new_key where it is old_key; otherwise
  * STORE_KEY_MISMATCH (or STORE_NOT_FOUND for an unknown name). */
 enum store_status store_set_key(struct store *s, const char *username,

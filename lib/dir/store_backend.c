@@ -55,10 +55,13 @@ store_health(struct store *s)
 
 enum store_status
 store_register(struct store *s, const char *username, const char *ip,
-    int port, const char *key, int64_t now, struct store_peer *out,
-    bool *created)
+    int port, const char *key, const char *candidates, int64_t now,
+    struct store_peer *out, bool *created)
 {
-	return s->be->reg(s, username, ip, port, key, now, out, created);
+	if (candidates != NULL && strlen(candidates) > STORE_CANDIDATES_MAX)
+		return STORE_FAILED;
+	return s->be->reg(s, username, ip, port, key, candidates, now, out,
+	    created);
 }
 
 enum store_status

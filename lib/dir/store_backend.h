@@ -12,8 +12,9 @@ struct store_backend {
 	void (*close)(struct store *s);
 	enum store_status (*health)(struct store *s);
 	enum store_status (*reg)(struct store *s, const char *username,
-	    const char *ip, int port, const char *key, int64_t now,
-	    struct store_peer *out, bool *created);
+	    const char *ip, int port, const char *key,
+	    const char *candidates, int64_t now, struct store_peer *out,
+	    bool *created);
 	enum store_status (*set_key)(struct store *s, const char *username,
 	    const char *old_key, const char *new_key);
 	enum store_status (*release)(struct store *s, const char *username);

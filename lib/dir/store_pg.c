@@ -56,6 +56,9 @@ static const char *const migrations[] = {
 	"INSERT INTO message_ids VALUES (true, 0);",
 
 	"ALTER TABLE peers ADD COLUMN key TEXT;",
+
+	/* NAT traversal: the addresses a peer claims, a JSON array */
+	"ALTER TABLE peers ADD COLUMN candidates TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -68,7 +71,7 @@ enum stmt {
 	ST_COUNT
 };
 
-#define PEER_COLS "username, ip, port, last_seen, logged_out, key"
+#define PEER_COLS "username, ip, port, last_seen, logged_out, key, candidates"
 #define MSG_SELECT \
 	"SELECT m.id, m.uid, s.username, r.username, m.content, m.ts" \
 	" FROM messages m JOIN peers s ON s.id = m.sender" \
@@ -86,10 +89,11 @@ static const char *const sql[ST_COUNT] = {
 	 * no key yet or this one, else no row comes back. xmax is 0 on a row
 	 * the statement inserted (PostgreSQL only). */
 	[ST_REGISTER] = "INSERT INTO peers(username, ip, port, last_seen,"
-	    " logged_out, key) VALUES ($1, $2, $3, $4, false, $5)"
+	    " logged_out, key, candidates) VALUES ($1, $2, $3, $4, false, $5, $6)"
 	    " ON CONFLICT (name_key) DO UPDATE SET ip = EXCLUDED.ip,"
 	    " port = EXCLUDED.port, last_seen = EXCLUDED.last_seen,"
-	    " logged_out = false, key = COALESCE(peers.key, EXCLUDED.key)"
+	    " logged_out = false, key = COALESCE(peers.key, EXCLUDED.key),"
+	    " candidates = EXCLUDED.candidates"
 	    " WHERE peers.key IS NULL OR peers.key = EXCLUDED.key"
 	    " RETURNING " PEER_COLS ", xmax = 0",
 	[ST_SET_KEY] = "UPDATE peers SET key = $3"
@@ -105,7 +109,7 @@ static const char *const sql[ST_COUNT] = {
 	[ST_FRIEND_ADD] = "INSERT INTO friendships(owner, friend)"
 	    " VALUES ($1, $2), ($2, $1) ON CONFLICT DO NOTHING",
 	[ST_FRIENDS] = "SELECT p.username, p.ip, p.port, p.last_seen,"
-	    " p.logged_out, p.key FROM friendships f JOIN peers p ON p.id = f.friend"
+	    " p.logged_out, p.key, p.candidates FROM friendships f JOIN peers p ON p.id = f.friend"
 	    " WHERE f.owner = $1 AND p.name_key > lower($2)"
 	    " ORDER BY p.name_key LIMIT $3",
 	[ST_PEER_IDS] = "SELECT name_key, id FROM peers"
@@ -552,6 +556,8 @@ peer_from_row(const PGresult *r, int row, struct store_peer *p)
 	p->last_seen = int_at(r, row, 3);
 	p->logged_out = strcmp(PQgetvalue(r, row, 4), "t") == 0;
 	snprintf(p->key, sizeof(p->key), "%s", PQgetvalue(r, row, 5));
+	snprintf(p->candidates, sizeof(p->candidates), "%s",
+	    PQgetvalue(r, row, 6));
 }
 
 /* One statement that needs no other: a connection from the pool, the
@@ -579,19 +585,20 @@ static enum store_status pg_peer_get(struct store *base,
 
 static enum store_status
 pg_register(struct store *base, const char *username, const char *ip,
-    int port, const char *key, int64_t now, struct store_peer *out,
-    bool *created)
+    int port, const char *key, const char *candidates, int64_t now,
+    struct store_peer *out, bool *created)
 {
 	struct pg_store *s = (struct pg_store *)base;
 	char p[NUM_LEN], t[NUM_LEN];
 	const char *vals[] = { username, ip, p, t,
-	    key != NULL && key[0] != '\0' ? key : NULL };
+	    key != NULL && key[0] != '\0' ? key : NULL,
+	    candidates != NULL && candidates[0] != '\0' ? candidates : NULL };
 	PGresult *r;
 	enum store_status st;
 
 	num(p, port);
 	num(t, now);
-	st = one(s, ST_REGISTER, 5, vals, true, &r);
+	st = one(s, ST_REGISTER, 6, vals, true, &r);
 	if (st == STORE_OK && PQntuples(r) == 0) {
 		PQclear(r);
 		*created = false;
@@ -601,7 +608,7 @@ pg_register(struct store *base, const char *username, const char *ip,
 	}
 	if (st == STORE_OK) {
 		peer_from_row(r, 0, out);
-		*created = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
+		*created = strcmp(PQgetvalue(r, 0, 7), "t") == 0;
 	}
 	PQclear(r);
 	return st;

@@ -51,6 +51,9 @@ static const char *const migrations[] = {
 
 	/* identity: the Ed25519 public key a name is bound to, or NULL */
 	"ALTER TABLE peers ADD COLUMN key TEXT;",
+
+	/* NAT traversal: the addresses a peer claims, a JSON array */
+	"ALTER TABLE peers ADD COLUMN candidates TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -68,7 +71,7 @@ enum stmt {
 	ST_COUNT
 };
 
-#define PEER_COLS "username, ip, port, last_seen, logged_out, key"
+#define PEER_COLS "username, ip, port, last_seen, logged_out, key, candidates"
 #define MSG_SELECT \
 	"SELECT m.id, m.uid, s.username, r.username, m.content, m.ts" \
 	" FROM messages m CROSS JOIN peers s ON s.id = m.sender" \
@@ -96,9 +99,10 @@ static const char *const sql[ST_COUNT] = {
 	    " (SELECT id FROM peers WHERE username = ?2)",
 	[ST_PEER_GET] = "SELECT " PEER_COLS " FROM peers WHERE username = ?1",
 	[ST_PEER_INSERT] = "INSERT INTO peers(username, ip, port, last_seen,"
-	    " logged_out, key) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+	    " logged_out, key, candidates) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
 	[ST_PEER_UPDATE] = "UPDATE peers SET ip = ?2, port = ?3, last_seen = ?4,"
-	    " logged_out = 0, key = coalesce(key, ?5) WHERE id = ?1",
+	    " logged_out = 0, key = coalesce(key, ?5), candidates = ?6"
+	    " WHERE id = ?1",
 	[ST_PEER_KEY] = "SELECT id, key FROM peers WHERE username = ?1",
 	[ST_SET_KEY] = "UPDATE peers SET key = ?3 WHERE username = ?1"
 	    " AND key = ?2",
@@ -111,7 +115,7 @@ static const char *const sql[ST_COUNT] = {
 	[ST_FRIEND_ADD] = "INSERT OR IGNORE INTO friendships(owner, friend)"
 	    " VALUES (?1, ?2)",
 	[ST_FRIENDS] = "SELECT p.username, p.ip, p.port, p.last_seen,"
-	    " p.logged_out, p.key FROM friendships f CROSS JOIN peers p"
+	    " p.logged_out, p.key, p.candidates FROM friendships f CROSS JOIN peers p"
 	    " ON p.id = f.friend WHERE f.owner = ?1 AND p.username > ?2"
 	    " ORDER BY p.username LIMIT ?3",
 	[ST_MSG_INSERT] = MSG_INSERT(ROW),
@@ -662,6 +666,9 @@ peer_from_row(sqlite3_stmt *st, struct store_peer *p)
 	p->logged_out = sqlite3_column_int(st, 4) != 0;
 	k = sqlite3_column_text(st, 5);
 	snprintf(p->key, sizeof(p->key), "%s", k != NULL ? (const char *)k : "");
+	k = sqlite3_column_text(st, 6);
+	snprintf(p->candidates, sizeof(p->candidates), "%s",
+	    k != NULL ? (const char *)k : "");
 }
 
 /* The row id of a peer, or 0 when there is none. */
@@ -731,8 +738,8 @@ peer_get(struct conn *c, const char *username, struct store_peer *out)
 
 static enum store_status
 sq_register(struct store *base, const char *username, const char *ip,
-    int port, const char *key, int64_t now, struct store_peer *out,
-    bool *created)
+    int port, const char *key, const char *candidates, int64_t now,
+    struct store_peer *out, bool *created)
 {
 	struct sq_store *s = (struct sq_store *)base;
 	struct conn *c;
@@ -743,6 +750,8 @@ sq_register(struct store *base, const char *username, const char *ip,
 
 	if (key != NULL && key[0] == '\0')
 		key = NULL;
+	if (candidates != NULL && candidates[0] == '\0')
+		candidates = NULL;
 	if ((res = writer_begin(s, &c)) != STORE_OK)
 		return res;
 	if ((res = peer_key(c, username, &id, key)) != STORE_OK)
@@ -764,6 +773,10 @@ sq_register(struct store *base, const char *username, const char *ip,
 		sqlite3_bind_text(st, 5, key, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 5);
+	if (candidates != NULL)
+		sqlite3_bind_text(st, 6, candidates, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
 	rc = sqlite3_step(st);
 	done(st);
 	if (rc != SQLITE_DONE) {

@@ -106,14 +106,14 @@ fresh_store(void)
 		exit(1);
 	}
 	CHECK((g.api = api_new(g.store, &cfg)) != NULL);
-	CHECK(store_register(g.store, "alice", "127.0.0.1", 5001, NULL,
+	CHECK(store_register(g.store, "alice", "127.0.0.1", 5001, NULL, NULL,
 	    1700000000000, &p, &created) == STORE_OK);
-	CHECK(store_register(g.store, "bob", "::1", 5002, NULL, 1700000000000,
+	CHECK(store_register(g.store, "bob", "::1", 5002, NULL, NULL, 1700000000000,
 	    &p, &created) == STORE_OK);
-	CHECK(store_register(g.store, "carol.x", "192.0.2.1", 65535, NULL,
+	CHECK(store_register(g.store, "carol.x", "192.0.2.1", 65535, NULL, NULL,
 	    1700000000000, &p, &created) == STORE_OK);
 	/* dave has a key: the keyed checks are reached too */
-	CHECK(store_register(g.store, "dave", "127.0.0.2", 5004, g.dave_key,
+	CHECK(store_register(g.store, "dave", "127.0.0.2", 5004, g.dave_key, NULL,
 	    1700000000000, &p, &created) == STORE_OK);
 	CHECK(store_friend_add(g.store, "alice", "bob", &created) ==
 	    STORE_OK);

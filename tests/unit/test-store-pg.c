@@ -100,7 +100,7 @@ reg(struct store *s, const char *name, const char *key, bool *created)
 {
 	struct store_peer p;
 
-	return store_register(s, name, "127.0.0.1", 5000, key, 1000, &p,
+	return store_register(s, name, "127.0.0.1", 5000, key, NULL, 1000, &p,
 	    created);
 }
 
@@ -243,6 +243,44 @@ plans_use_indexes(void **state)
 	assert_false(store_plan(f->s, "nonsense", plan, sizeof(plan)));
 }
 
+/* Candidates are kept and replaced; a database at version 2 (before
+ * them) migrates and keeps its rows. */
+static void
+candidates_and_migration(void **state)
+{
+	struct fixture *f = *state, g;
+	struct store_opts o = { 0 };
+	struct store_peer p;
+	struct store *s;
+	bool created;
+	char err[256], name[64];
+	const char *c1 = "[{\"ip\":\"10.0.0.1\",\"port\":1,\"type\":\"host\"}]";
+
+	NEED_PG();
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, c1,
+	    5, &p, &created), STORE_OK);
+	assert_string_equal(p.candidates, c1);
+	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
+	assert_string_equal(p.candidates, c1);
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, "",
+	    6, &p, &created), STORE_OK);
+	assert_string_equal(p.candidates, "");
+
+	fresh_db(&g, name, sizeof(name));
+	o.path = g.url;
+	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_OK);
+	assert_int_equal(store_register(s, "bob", "10.0.0.2", 2, K1, c1, 5, &p,
+	    &created), STORE_OK);
+	store_close(s);
+	sql(name, "ALTER TABLE peers DROP COLUMN candidates;"
+	    " UPDATE schema_version SET version = 2");
+	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_OK);
+	assert_int_equal(store_peer_get(s, "bob", &p), STORE_OK);
+	assert_string_equal(p.key, K1);
+	assert_string_equal(p.candidates, "");
+	store_close(s);
+}
+
 /* Databases that are not ours, or newer, are refused and left alone. */
 static void
 refuses_foreign_and_newer(void **state)
@@ -282,6 +320,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(plans_use_indexes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(refuses_foreign_and_newer,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(candidates_and_migration,
 		    setup, teardown),
 	};
 

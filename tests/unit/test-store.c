@@ -69,7 +69,7 @@ reg(struct store *s, const char *name)
 	struct store_peer p;
 	bool created;
 
-	assert_int_equal(store_register(s, name, "127.0.0.1", 5000, NULL, 1000,
+	assert_int_equal(store_register(s, name, "127.0.0.1", 5000, NULL, NULL, 1000,
 	    &p, &created), STORE_OK);
 }
 
@@ -80,10 +80,10 @@ register_is_case_insensitive(void **state)
 	struct store_peer p;
 	bool created = false;
 
-	assert_int_equal(store_register(f->s, "Alice", "10.0.0.1", 1, NULL, 5,
+	assert_int_equal(store_register(f->s, "Alice", "10.0.0.1", 1, NULL, NULL, 5,
 	    &p, &created), STORE_OK);
 	assert_true(created);
-	assert_int_equal(store_register(f->s, "ALICE", "::1", 2, NULL, 6,
+	assert_int_equal(store_register(f->s, "ALICE", "::1", 2, NULL, NULL, 6,
 	    &p, &created), STORE_OK);
 	assert_false(created);
 	assert_string_equal(p.username, "Alice");	/* first spelling kept */
@@ -96,6 +96,31 @@ register_is_case_insensitive(void **state)
 	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
 	assert_true(p.logged_out);
 	assert_int_equal(store_logout(f->s, "nobody"), STORE_NOT_FOUND);
+}
+
+/* Candidates are kept as given, replaced by each register, cleared by
+ * one without them, and listed with the peer. */
+static void
+candidates_are_replaced(void **state)
+{
+	struct fixture *f = *state;
+	struct store_peer p;
+	bool created;
+	char big[STORE_CANDIDATES_MAX + 2];
+	const char *c1 = "[{\"ip\":\"10.0.0.1\",\"port\":1,\"type\":\"host\"}]";
+
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, c1,
+	    5, &p, &created), STORE_OK);
+	assert_string_equal(p.candidates, c1);
+	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
+	assert_string_equal(p.candidates, c1);
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, NULL,
+	    6, &p, &created), STORE_OK);
+	assert_string_equal(p.candidates, "");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, big,
+	    7, &p, &created), STORE_FAILED);
 }
 
 struct names {
@@ -123,29 +148,29 @@ keys_bind_on_first_use(void **state)
 	struct store_peer p;
 	bool created = false;
 
-	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, 5,
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.1", 1, NULL, NULL, 5,
 	    &p, &created), STORE_OK);
 	assert_string_equal(p.key, "");
 	/* an unkeyed name is bound by its first keyed registration */
-	assert_int_equal(store_register(f->s, "alice", "10.0.0.2", 2, "KA", 6,
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.2", 2, "KA", NULL, 6,
 	    &p, &created), STORE_OK);
 	assert_false(created);
 	assert_string_equal(p.key, "KA");
-	assert_int_equal(store_register(f->s, "Alice", "10.0.0.3", 3, "KB", 7,
+	assert_int_equal(store_register(f->s, "Alice", "10.0.0.3", 3, "KB", NULL, 7,
 	    &p, &created), STORE_KEY_MISMATCH);
-	assert_int_equal(store_register(f->s, "alice", "10.0.0.4", 4, NULL, 8,
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.4", 4, NULL, NULL, 8,
 	    &p, &created), STORE_KEY_MISMATCH);
-	assert_int_equal(store_register(f->s, "alice", "10.0.0.5", 5, "", 9,
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.5", 5, "", NULL, 9,
 	    &p, &created), STORE_KEY_MISMATCH);
 	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
 	assert_string_equal(p.ip, "10.0.0.2");
 	assert_int_equal(p.port, 2);
 	assert_int_equal(p.last_seen, 6);
-	assert_int_equal(store_register(f->s, "alice", "10.0.0.6", 6, "KA", 10,
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.6", 6, "KA", NULL, 10,
 	    &p, &created), STORE_OK);
 	assert_int_equal(p.port, 6);
 	/* a new name with a key */
-	assert_int_equal(store_register(f->s, "bob", "10.0.0.7", 7, "KB", 11,
+	assert_int_equal(store_register(f->s, "bob", "10.0.0.7", 7, "KB", NULL, 11,
 	    &p, &created), STORE_OK);
 	assert_true(created);
 	assert_string_equal(p.key, "KB");
@@ -158,7 +183,7 @@ keys_bind_on_first_use(void **state)
 	assert_int_equal(store_set_key(f->s, "ALICE", "KA", "KC"), STORE_OK);
 	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
 	assert_string_equal(p.key, "KC");
-	assert_int_equal(store_register(f->s, "alice", "10.0.0.8", 8, "KA", 12,
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.8", 8, "KA", NULL, 12,
 	    &p, &created), STORE_KEY_MISMATCH);
 
 	/* the operator's release leaves the row, without its key */
@@ -167,7 +192,7 @@ keys_bind_on_first_use(void **state)
 	assert_int_equal(store_peer_get(f->s, "alice", &p), STORE_OK);
 	assert_string_equal(p.key, "");
 	assert_int_equal(p.port, 6);
-	assert_int_equal(store_register(f->s, "alice", "10.0.0.9", 9, "KD", 13,
+	assert_int_equal(store_register(f->s, "alice", "10.0.0.9", 9, "KD", NULL, 13,
 	    &p, &created), STORE_OK);
 	assert_string_equal(p.key, "KD");
 }
@@ -696,6 +721,7 @@ migrates_a_seed_database(void **state)
 	assert_int_equal(store_open(&o, &s, err, sizeof(err)), STORE_OK);
 	assert_int_equal(store_peer_get(s, "bob", &p), STORE_OK);
 	assert_int_equal(p.port, 5001);
+	assert_string_equal(p.candidates, "");
 	assert_int_equal(store_messages(s, "alice", "bob", 0, -1, collect_msg,
 	    &x), STORE_OK);
 	assert_int_equal(x.n, 1);
@@ -726,6 +752,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(register_is_case_insensitive,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(keys_bind_on_first_use,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(candidates_are_replaced,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(peers_page_in_name_order,
 		    setup, teardown),
