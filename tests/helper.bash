@@ -41,7 +41,7 @@ start_dird() {
 	# A daemon started again on its old port would take STUN's fixed
 	# 3478 beside it, which another program on this machine may hold:
 	# such a restart runs without STUN unless the test says otherwise.
-	local a fixed= stun=
+	local a fixed='' stun=''
 	for a in "$@"; do
 		case $a in
 		*:0) ;;
