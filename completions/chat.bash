@@ -39,6 +39,8 @@ chat-register,chat-listen  port     -p --port
 chat-register,chat-listen  addr     -a --address
 chat-register      seconds  --every
 chat-register      -        --logout
+chat-register      addr     --stun
+chat-register      -        --no-stun
 chat-peers         -        --online
 chat-history       id       --after
 chat-history       n        -n --last

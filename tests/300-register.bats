@@ -308,3 +308,22 @@ every_start() {
 	run chat-peers alice
 	has '.online == false'
 }
+
+@test "candidates: the host address, and the public one a STUN server saw the registered port come from" {
+	stun=$(jq -r .stun_port "$DIRD_OUT")
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	run --separate-stderr chat-register -u alice -a 127.0.0.1 -p "$port" --stun "127.0.0.1:$stun"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e --argjson p "$port" '[.candidates[] | .type] == ["observed", "host", "srflx"] and
+		all(.candidates[]; .ip == "127.0.0.1" and .port == $p)'
+	# --no-stun: the host address alone beside the observed one
+	run --separate-stderr chat-register -u alice -a 127.0.0.1 -p "$port" --no-stun
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '[.candidates[] | .type] == ["observed", "host"]'
+	# a STUN server that does not answer only leaves srflx out, in time
+	CHAT_STUN=127.0.0.1:1 run --separate-stderr chat-register -u alice -a 127.0.0.1 -p "$port"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '[.candidates[] | .type] == ["observed", "host"]'
+	run --separate-stderr chat-register -u alice -p "$port" --stun '127.0.0.1:99999'
+	[ "$status" -eq 64 ]
+}

@@ -10,20 +10,30 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/candidates.h"
 #include "client/cli_dirclient.h"
 #include "client/dirclient.h"
 #include "core/cli.h"
 #include "core/exitcodes.h"
 #include "core/util.h"
 #include "core/valid.h"
+#include "net/netaddr.h"
+#include "net/stun_client.h"
 
+#define ENV_STUN "CHAT_STUN"
+#define STUN_TIMEOUT_MS 500	/* a registration waits no longer for it */
 
-enum { OPT_VERSION = 256, OPT_EVERY, OPT_LOGOUT };
+enum { OPT_VERSION = 256, OPT_EVERY, OPT_LOGOUT, OPT_STUN, OPT_NO_STUN };
+
+/* The candidates' STUN query from the registered port; host NULL: none. */
+static struct stun_query stun;
+static char stun_host[NETADDR_HOSTLEN];
 
 static noreturn void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: chat-register -u name -p port [-a ip] [-s url]\n"
+	fprintf(f, "usage: chat-register -u name -p port [-a ip] [-s url] "
+	    "[--stun host[:port] | --no-stun]\n"
 	    "       chat-register -u name -p port [-a ip] [-s url] "
 	    "--every seconds\n"
 	    "       chat-register -u name --logout [-s url]\n");
@@ -35,6 +45,10 @@ usage(FILE *f, int status)
 		    "      --every SECONDS  stay running: register again every SECONDS;\n"
 		    "                    log out on SIGTERM, SIGINT or SIGHUP\n"
 		    "      --logout      log the peer out: offline until it registers again\n"
+		    "      --stun HOST[:PORT]  learn the public address of the port from\n"
+		    "                    this STUN server (else CHAT_STUN, else the\n"
+		    "                    directory's host, port 3478), for the candidates\n"
+		    "      --no-stun     register the host address alone as a candidate\n"
 		    "  -h, --help        this help\n"
 		    "      --version     the version\n", f);
 	exit(status);
@@ -85,6 +99,51 @@ print_peer(const json_t *peer)
 	return true;
 }
 
+/* The STUN server of the candidates: --stun, else CHAT_STUN, else the
+ * directory's host at STUN_PORT; queried over TCP from port, the one
+ * peers connect to. */
+static void
+pick_stun(const char *flag, const char *server, int port)
+{
+	const char *s = cli_setting(flag, ENV_STUN, NULL);
+	const char *url = cli_setting(server, CLI_ENV_SERVER,
+	    DC_SERVER_DEFAULT);
+	int ignored;
+
+	if (s != NULL) {
+		if (stun_server_split(s, STUN_PORT, stun_host, &stun.port) != 0)
+			cli_die(EX_USAGE, "--stun: %s: want HOST, HOST:PORT or "
+			    "[V6]:PORT", s);
+	} else if (netaddr_url(url, stun_host, sizeof(stun_host),
+	    &ignored) == 0)
+		stun.port = STUN_PORT;
+	else
+		return;
+	stun.host = stun_host;
+	stun.local_port = port;
+	stun.tcp = true;
+	stun.timeout_ms = STUN_TIMEOUT_MS;
+}
+
+/* One registration, with the candidates: the address given (or found)
+ * and, when a STUN server answers within STUN_TIMEOUT_MS, the public
+ * address and port it saw the registered port come from. */
+static enum dc_status
+register_once(struct dirclient *dc, const char *user, const char *ip,
+    int port, json_t **peer)
+{
+	json_t *cands = candidates_gather(ip, port, stun.host != NULL ?
+	    &stun : NULL);
+	enum dc_status st;
+
+	if (cands == NULL)
+		cli_die(EX_SOFTWARE, "out of memory");
+	st = dc_register_with(dc, user, ip, port, json_array_size(cands) > 0 ?
+	    cands : NULL, peer);
+	json_decref(cands);
+	return st;
+}
+
 /* --every: registers now and again every interval until a stop signal,
  * riding out a directory that is down; then logs out. Returns the exit
  * status. */
@@ -100,7 +159,7 @@ heartbeat(struct dirclient *dc, const char *user, const char *ip, int port,
 	dc_set_cancel(dc, stop_pending, NULL);
 	/* The first registration decides, as without --every: a directory
 	 * that cannot be reached at the start is an error. */
-	st = dc_register(dc, user, ip, port, &peer);
+	st = register_once(dc, user, ip, port, &peer);
 	if (st != DC_OK && st != DC_CANCELLED)
 		cli_die(dc_exit_status(st), "%s", dc_error(dc));
 	if (st == DC_OK) {
@@ -114,7 +173,7 @@ heartbeat(struct dirclient *dc, const char *user, const char *ip, int port,
 			break;
 		if (sig < 0 && errno != EAGAIN)
 			continue;
-		st = dc_register(dc, user, ip, port, &peer);
+		st = register_once(dc, user, ip, port, &peer);
 		if (st == DC_OK) {
 			warned = false;
 			if (!print_peer(peer))
@@ -144,12 +203,15 @@ main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "every", required_argument, NULL, OPT_EVERY },
 		{ "logout", no_argument, NULL, OPT_LOGOUT },
+		{ "stun", required_argument, NULL, OPT_STUN },
+		{ "no-stun", no_argument, NULL, OPT_NO_STUN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ip = NULL, *port_s = NULL, *server = NULL, *user = NULL;
-	const char *every_s = NULL;
+	const char *every_s = NULL, *stun_s = NULL;
+	bool no_stun = false;
 	struct timespec every;
 	struct dirclient *dc;
 	enum dc_status st;
@@ -179,6 +241,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_LOGOUT:
 			logout = true;
+			break;
+		case OPT_STUN:
+			stun_s = optarg;
+			break;
+		case OPT_NO_STUN:
+			no_stun = true;
 			break;
 		case 'h':
 			usage(stdout, EX_OK);
@@ -239,12 +307,14 @@ main(int argc, char **argv)
 	 * the directory records the address it sees. */
 	if (ip == NULL && dc_local_ip(dc, local, sizeof(local)) == 0)
 		ip = local;
+	if (!no_stun)
+		pick_stun(stun_s, server, port);
 	if (every_s != NULL) {
 		status = heartbeat(dc, user, ip, port, &every);
 		dc_free(dc);
 		return status;
 	}
-	if ((st = dc_register(dc, user, ip, port, &peer)) != DC_OK)
+	if ((st = register_once(dc, user, ip, port, &peer)) != DC_OK)
 		cli_die(dc_exit_status(st), "%s", dc_error(dc));
 	cli_print(peer);
 	json_decref(peer);
