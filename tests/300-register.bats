@@ -28,7 +28,7 @@ has() {
 	has '.username == "alice" and .ip == "192.0.2.7" and .port == 5000'
 	has '.online == true and .created == true and .observed_ip == "127.0.0.1"'
 	has ".last_seen | test(\"$TS_RE\")"
-	has 'keys_unsorted == ["username","ip","port","online","last_seen","key","created","observed_ip"]'
+	has 'keys_unsorted == ["username","ip","port","online","last_seen","key","created","observed_ip","candidates"]'
 	# the key it registered is the user's own, made on first use
 	key=$(chat-key -u alice | jq -r .key)
 	has ".key == \"$key\""
@@ -129,11 +129,11 @@ has() {
 	run --separate-stderr chat-register -h
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
-	[ "${lines[0]}" = "usage: chat-register -u name -p port [-a ip] [-s url]" ]
+	[ "${lines[0]}" = "usage: chat-register -u name -p port [-a ip] [-s url] [--stun host[:port] | --no-stun]" ]
 	[[ "$output" == *--address* ]]
 	run chat-register --help
 	[ "$status" -eq 0 ]
-	[ "${lines[0]}" = "usage: chat-register -u name -p port [-a ip] [-s url]" ]
+	[ "${lines[0]}" = "usage: chat-register -u name -p port [-a ip] [-s url] [--stun host[:port] | --no-stun]" ]
 	run chat-register --version
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^chat-register\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
