@@ -11,8 +11,16 @@ TS_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$'
 setup() {
 	start_dird
 	unset CHAT_USER CHAT_PORT CHAT_TIMEOUT
+	EVERY_PID=
 }
-teardown() { stop_dird; }
+# A test that failed midway leaves no chat-register --every behind.
+teardown() {
+	if [ -n "$EVERY_PID" ]; then
+		kill "$EVERY_PID" 2>/dev/null || true
+		wait "$EVERY_PID" 2>/dev/null || true
+	fi
+	stop_dird
+}
 
 # has JQ-EXPR: the one line of $output satisfies the jq expression.
 has() {
@@ -174,7 +182,7 @@ every_start() {
 	EVERY_OUT=$BATS_TEST_TMPDIR/every.out
 	EVERY_ERR=$BATS_TEST_TMPDIR/every.err
 	: >"$EVERY_OUT"
-	chat-register "$@" >"$EVERY_OUT" 2>"$EVERY_ERR" &
+	chat-register "$@" >"$EVERY_OUT" 2>"$EVERY_ERR" 3>&- &
 	EVERY_PID=$!
 	for _ in $(seq 1 100); do
 		[ -s "$EVERY_OUT" ] && return 0
