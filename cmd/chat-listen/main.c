@@ -798,7 +798,7 @@ main(int argc, char **argv)
 	free(dir);
 	cfg.seen = m.seen;
 	raise_nofile(cfg.maxconns);
-	if ((lfd = net_listen(addr, port, 128, err, sizeof(err))) < 0)
+	if ((lfd = net_listen_shared(addr, port, 128, err, sizeof(err))) < 0)
 		cli_die(EX_UNAVAILABLE, "listen: %s", err);
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) != 0)
 		cli_die(EX_OSERR, "getsockname: %s", strerror(errno));

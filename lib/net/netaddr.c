@@ -45,12 +45,52 @@ netaddr_split(const char *s, char host[NETADDR_HOSTLEN], int *port)
 	return 0;
 }
 
-int
-net_listen(const char *host, int port, int backlog, char *err, size_t errlen)
+/* A TCP socket of ai bound to ai's address: with SO_REUSEPORT too when
+ * shared. -1 with errno. */
+static int
+bound(const struct addrinfo *ai, bool shared)
+{
+	int fd, one = 1, e;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	    (!shared || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == 0) &&
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* The port of a bound socket, or -1. */
+static int
+bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return -1;
+	return ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* shared: the listener takes SO_REUSEPORT, so that its own outgoing
+ * connections (a STUN query, a hole punch) may leave from its port; a
+ * port another socket holds is still refused, by a plain bind first. */
+static int
+listen_on(const char *host, int port, int backlog, bool shared, char *err,
+    size_t errlen)
 {
 	struct addrinfo hints, *res, *ai;
 	char service[8];
-	int fd = -1, rc, one = 1, saved = 0;
+	int fd = -1, rc, saved = 0, probe, p;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -62,25 +102,51 @@ net_listen(const char *host, int port, int backlog, char *err, size_t errlen)
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) == 0 &&
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, backlog) == 0)
+		struct sockaddr_storage at;
+
+		if (!shared)
+			fd = bound(ai, false);
+		else if ((probe = bound(ai, false)) >= 0) {
+			/* The port is free: share it, as the one the probe got
+			 * when port is 0. */
+			p = bound_port(probe);
+			memcpy(&at, ai->ai_addr, ai->ai_addrlen);
+			if (at.ss_family == AF_INET6)
+				((struct sockaddr_in6 *)&at)->sin6_port =
+				    htons((uint16_t)p);
+			else
+				((struct sockaddr_in *)&at)->sin_port =
+				    htons((uint16_t)p);
+			close(probe);
+			struct addrinfo one = *ai;
+			one.ai_addr = (struct sockaddr *)&at;
+			fd = p < 0 ? -1 : bound(&one, true);
+		} else
+			fd = -1;
+		if (fd >= 0 && listen(fd, backlog) == 0)
 			break;
 		saved = errno;
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
 		snprintf(err, errlen, "%s:%d: %s", host, port, strerror(saved));
 	return fd;
+}
+
+int
+net_listen(const char *host, int port, int backlog, char *err, size_t errlen)
+{
+	return listen_on(host, port, backlog, false, err, errlen);
+}
+
+int
+net_listen_shared(const char *host, int port, int backlog, char *err,
+    size_t errlen)
+{
+	return listen_on(host, port, backlog, true, err, errlen);
 }
 
 void

@@ -26,6 +26,11 @@ int net_local_ip(const char *host, int port, char *out, size_t outlen);
  * or -1 with *err set. */
 int net_listen(const char *host, int port, int backlog, char *err,
     size_t errlen);
+/* net_listen with SO_REUSEPORT, so that connections of this process may
+ * leave from the listening port (STUN, hole punching); a port already
+ * held is refused all the same. */
+int net_listen_shared(const char *host, int port, int backlog, char *err,
+    size_t errlen);
 /* A TCP connection to host:port, waiting at most timeout_ms for each
  * address tried, with Nagle off (a message is one small line); the socket
  * is non-blocking. -1 with *err set when no address answers. */
