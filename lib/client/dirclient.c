@@ -481,6 +481,28 @@ target_of(const char *url)
 	return p != NULL ? p : "/";
 }
 
+/* url with a nonce when the request is signed: "n=" and 16 random hex
+ * digits, a parameter the directory ignores, so that two equal requests
+ * in one second (two programs reading the same inbox) never carry one
+ * signature, which the replay check would refuse. Takes url; NULL: no
+ * memory. */
+static char *
+nonced(const struct dirclient *dc, char *url)
+{
+	unsigned char r[8];
+	char *out;
+
+	if (url == NULL || !dc->signing)
+		return url;
+	randombytes_buf(r, sizeof(r));
+	if (asprintf(&out, "%s%cn=%02x%02x%02x%02x%02x%02x%02x%02x", url,
+	    strchr(url, '?') != NULL ? '&' : '?', r[0], r[1], r[2], r[3],
+	    r[4], r[5], r[6], r[7]) < 0)
+		out = NULL;
+	free(url);
+	return out;
+}
+
 /* The headers of one request: the fixed ones, or when signing a fresh
  * list with the request's Chat-Signature (made anew for each attempt,
  * so that no two requests carry one signature). NULL: no memory. */
@@ -534,7 +556,7 @@ request_once(struct dirclient *dc, const char *path, const char *const *query,
 	*answer = NULL;
 	dc->http = 0;
 	dc->code[0] = '\0';
-	if ((url = dc_url(dc->server, path, query)) == NULL) {
+	if ((url = nonced(dc, dc_url(dc->server, path, query))) == NULL) {
 		seterr(dc, "%s%s: out of memory", dc->server, path);
 		return DC_INTERNAL;
 	}
@@ -1286,7 +1308,7 @@ dc_events(struct dirclient *dc, const char *user, bool has_after,
 	e->arg = arg;
 	snprintf(num, sizeof(num), "%" PRId64, after);
 	snprintf(lei, sizeof(lei), "Last-Event-ID: %" PRId64, after);
-	if ((url = dc_url(dc->server, "/events", q)) == NULL ||
+	if ((url = nonced(dc, dc_url(dc->server, "/events", q))) == NULL ||
 	    (hdrs = headers(dc, url, NULL)) == NULL) {
 		seterr(dc, "%s/events: out of memory", dc->server);
 		st = DC_INTERNAL;
