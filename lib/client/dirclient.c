@@ -486,6 +486,8 @@ target_of(const char *url)
  * in one second (two programs reading the same inbox) never carry one
  * signature, which the replay check would refuse. Takes url; NULL: no
  * memory. */
+#define NONCE_LEN 19	/* "&n=" and 16 hex digits */
+
 static char *
 nonced(const struct dirclient *dc, char *url)
 {
@@ -567,6 +569,10 @@ request_once(struct dirclient *dc, const char *path, const char *const *query,
 		return DC_INTERNAL;
 	}
 	curl_easy_setopt(dc->curl, CURLOPT_HTTPHEADER, hdrs);
+	/* curl keeps its own copy: the messages name the URL without the
+	 * nonce, as the user gave it. */
+	if (dc->signing)
+		url[strlen(url) - NONCE_LEN] = '\0';
 	if (body != NULL) {
 		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDS, body->data);
 		curl_easy_setopt(dc->curl, CURLOPT_POSTFIELDSIZE_LARGE,
