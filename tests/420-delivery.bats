@@ -88,6 +88,22 @@ slow() {
 	[ "$(cat "$BATS_TEST_TMPDIR/u1" <(tail -n +$((dups + 1)) "$BATS_TEST_TMPDIR/u2"))" = "$(cat "$BATS_TEST_TMPDIR/sent")" ]
 }
 
+@test "printed, then restarted before any catch-up: the inbox copy is not printed again" {
+	run1=$BATS_TEST_TMPDIR/run1.out run2=$BATS_TEST_TMPDIR/run2.out
+	# No catch-up and no inbox follower: only the seen file remembers m1.
+	start_listen "$run1" --no-catch-up
+	chat-send -u alice bob m1 | jq -e '.delivered and .stored'
+	wait_count "$run1" '"m1"' 1
+	kill "$LISTEN_PID"
+	wait "$LISTEN_PID" || true
+	LISTEN_PID=
+	# stored while nobody listens: catch-up prints it after m1's place
+	chat-send -u alice bob m2 | jq -e '(.delivered | not) and .stored'
+	start_listen "$run2"
+	wait_count "$run2" '"m2"' 1
+	[ "$(grep -c '"m1"' "$run2")" -eq 0 ]
+}
+
 @test "sender killed midway: what it reported is there" {
 	out=$BATS_TEST_TMPDIR/listen.out
 	start_listen "$out"
@@ -135,6 +151,7 @@ slow() {
 		>"$BATS_TEST_TMPDIR/send.out" 2>"$BATS_TEST_TMPDIR/send.err"
 	[ "$(jq -s 'map(select(.delivered and (.stored | not))) | length' \
 		"$BATS_TEST_TMPDIR/send.out")" -eq 20 ]
+	cat "$BATS_TEST_TMPDIR/send.err" >&2
 	[ "$(grep -c 'storing:' "$BATS_TEST_TMPDIR/send.err")" -eq 1 ]
 }
 

@@ -70,7 +70,7 @@ struct sender {
 	int reconnects;
 	bool lost_idle;		/* the peer left with nothing unacknowledged */
 	int64_t ack_deadline;
-	char store_warned[512];	/* the storing thread's last warning */
+	enum dc_status store_warned;	/* the kind of the last warning, or DC_OK */
 	/* shared with the storing thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -87,17 +87,17 @@ struct sender {
 	bool lost;		/* a message neither delivered nor stored */
 };
 
-/* A storing failure, said once while it stays the same: a directory that
- * is down fails every batch alike. */
+/* A storing failure, said once while it stays of one kind: a directory
+ * that is down fails every batch alike (its messages differ only in how
+ * many milliseconds the refusal took). A batch stored in between lets the
+ * next failure be said again. */
 static void
-warn_store(struct sender *s)
+warn_store(struct sender *s, enum dc_status st)
 {
-	const char *why = dc_error(s->sdc);
-
-	if (strcmp(why, s->store_warned) == 0)
+	if (st == s->store_warned)
 		return;
-	cli_warn("storing: %s", why);
-	snprintf(s->store_warned, sizeof(s->store_warned), "%s", why);
+	cli_warn("storing: %s", dc_error(s->sdc));
+	s->store_warned = st;
 }
 
 /* Stores o[0..n) with one request. A batch the directory refuses (too
@@ -109,14 +109,16 @@ store_split(struct sender *s, struct dc_outgoing *o, size_t n)
 	enum dc_status st;
 
 	st = n == 1 ? dc_send(s->sdc, o) : dc_send_batch(s->sdc, o, n);
-	if (st == DC_OK)
+	if (st == DC_OK) {
+		s->store_warned = DC_OK;
 		return;
+	}
 	if (st == DC_REJECTED && n > 1) {
 		store_split(s, o, n / 2);
 		store_split(s, o + n / 2, n - n / 2);
 		return;
 	}
-	warn_store(s);
+	warn_store(s, st);
 	for (size_t i = 0; i < n; i++)
 		o[i].id = -1;
 }
