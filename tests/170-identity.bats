@@ -482,3 +482,18 @@ messages() {
 	for i in 1 2 3 4 5 6; do grep -q '"one"' "$BATS_TEST_TMPDIR/h$i"; done
 	if has_logged '.status == 401'; then echo 'a 401 was logged' >&2; false; fi
 }
+
+@test "the same read twice in one frozen millisecond: both answered, neither taken for a replay" {
+	command -v faketime >/dev/null || skip "faketime is not installed (.ci/deps installs it)"
+	chat-send -u alice bob "one" >/dev/null 2>&1 || true
+	# Both runs sign at the same instant: only the nonce tells them apart.
+	t=$(TZ=UTC date '+%Y-%m-%d %H:%M:%S')
+	for i in 1 2; do
+		TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 \
+			ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+			faketime -f "$t" chat-history -u bob alice >"$BATS_TEST_TMPDIR/h$i" 2>&1
+	done
+	grep -q '"one"' "$BATS_TEST_TMPDIR/h1"
+	grep -q '"one"' "$BATS_TEST_TMPDIR/h2"
+	if has_logged '.status == 401'; then echo 'a 401 was logged' >&2; false; fi
+}
