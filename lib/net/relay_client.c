@@ -51,12 +51,10 @@ relay_strerror(int answer)
 }
 
 int
-relay_join(const char *host, int port, const char *token_hex,
-    int64_t connect_ms, int64_t wait_ms, char *err, size_t errlen)
+relay_bind(const char *host, int port, const char *token_hex,
+    int64_t connect_ms, char *err, size_t errlen)
 {
-	uint8_t token[RELAY_TOKEN_LEN], bind[RELAY_BIND_LEN], answer;
-	int64_t deadline;
-	struct pollfd p;
+	uint8_t token[RELAY_TOKEN_LEN], bind[RELAY_BIND_LEN];
 	ssize_t n;
 	int fd;
 
@@ -66,8 +64,10 @@ relay_join(const char *host, int port, const char *token_hex,
 	}
 	relay_bind_bytes(token, bind);
 	sodium_memzero(token, sizeof(token));
-	if ((fd = net_connect(host, port, connect_ms, err, errlen)) < 0)
+	if ((fd = net_connect(host, port, connect_ms, err, errlen)) < 0) {
+		sodium_memzero(bind, sizeof(bind));
 		return -1;
+	}
 	/* 36 bytes on a fresh connection: the socket buffer takes them. */
 	do
 		n = write(fd, bind, sizeof(bind));
@@ -79,6 +79,39 @@ relay_join(const char *host, int port, const char *token_hex,
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+int
+relay_answer(int fd, char *err, size_t errlen)
+{
+	uint8_t answer;
+	ssize_t n;
+
+	do
+		n = read(fd, &answer, 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n == 1 && answer == RELAY_JOINED)
+		return 1;
+	snprintf(err, errlen, "%s", n == 1 ? relay_strerror(answer) : n == 0 ?
+	    "closed before it answered" : strerror(errno));
+	return -1;
+}
+
+int
+relay_join(const char *host, int port, const char *token_hex,
+    int64_t connect_ms, int64_t wait_ms, char *err, size_t errlen)
+{
+	char why[256];
+	int64_t deadline;
+	struct pollfd p;
+	int fd, rc;
+
+	if ((fd = relay_bind(host, port, token_hex, connect_ms, err,
+	    errlen)) < 0)
+		return -1;
 	deadline = mono_ms() + wait_ms;
 	for (;;) {
 		p = (struct pollfd){ .fd = fd, .events = POLLIN };
@@ -89,19 +122,12 @@ relay_join(const char *host, int port, const char *token_hex,
 			close(fd);
 			return -1;
 		}
-		do
-			n = read(fd, &answer, 1);
-		while (n < 0 && errno == EINTR);
-		if (n < 0 && errno == EAGAIN)
-			continue;
-		break;
+		if ((rc = relay_answer(fd, why, sizeof(why))) == 1)
+			return fd;
+		if (rc < 0) {
+			snprintf(err, errlen, "relay %s:%d: %s", host, port, why);
+			close(fd);
+			return -1;
+		}
 	}
-	if (n != 1 || answer != RELAY_JOINED) {
-		snprintf(err, errlen, "relay %s:%d: %s", host, port, n == 1 ?
-		    relay_strerror(answer) : n == 0 ? "closed before it "
-		    "answered" : strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
 }

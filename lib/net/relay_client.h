@@ -28,10 +28,17 @@ void relay_bind_bytes(const uint8_t token[RELAY_TOKEN_LEN],
 /* What an answer byte means, for messages. */
 const char *relay_strerror(int answer);
 
-/* Connects to the relay at host:port within connect_ms, sends the bind
- * and waits up to wait_ms for the answer: the connected descriptor,
- * spliced to the other side (non-blocking, as net_connect makes it), or
- * -1 with err said. */
+/* Connects to the relay at host:port within connect_ms and sends the
+ * bind: the descriptor (non-blocking), whose answer relay_answer reads,
+ * or -1 with err said. */
+int relay_bind(const char *host, int port, const char *token_hex,
+    int64_t connect_ms, char *err, size_t errlen);
+/* Reads the relay's answer from fd: 1 joined, 0 none yet, -1 refused or
+ * failed, with why in err. */
+int relay_answer(int fd, char *err, size_t errlen);
+
+/* relay_bind, then waits up to wait_ms for the answer: the descriptor,
+ * spliced to the other side (non-blocking), or -1 with err said. */
 int relay_join(const char *host, int port, const char *token_hex,
     int64_t connect_ms, int64_t wait_ms, char *err, size_t errlen);
 
