@@ -922,6 +922,55 @@ dc_peerinfo(struct dirclient *dc, const char *user, json_t **peer)
 }
 
 enum dc_status
+dc_peerinfo_ext(struct dirclient *dc, const char *user, json_t **peer)
+{
+	const char *q[] = { "username", user, NULL };
+	json_t *ans, *c;
+	enum dc_status st;
+
+	*peer = NULL;
+	if ((st = request(dc, "/peerinfo", q, NULL, &ans)) != DC_OK)
+		return st;
+	*peer = dc_peer_out(ans);
+	c = json_object_get(ans, "candidates");
+	if (*peer != NULL && json_is_array(c) &&
+	    json_object_set(*peer, "candidates", c) != 0) {
+		json_decref(*peer);
+		*peer = NULL;
+	}
+	json_decref(ans);
+	return *peer != NULL ? DC_OK : bad_answer(dc, "/peerinfo",
+	    "is not a peer");
+}
+
+enum dc_status
+dc_relay(struct dirclient *dc, const char *user, const char *peer,
+    char token[65], char relay[NETADDR_HOSTLEN + 8])
+{
+	json_t *ans;
+	const char *t, *r;
+	enum dc_status st;
+
+	st = post(dc, "/relay", json_pack("{s:s, s:s}", "username", user,
+	    "peer", peer), &ans);
+	if (st == DC_PROTOCOL && dc->http == 404)
+		return DC_UNSUPPORTED;
+	if (st != DC_OK)
+		return st;
+	t = json_string_value(json_object_get(ans, "token"));
+	r = json_string_value(json_object_get(ans, "relay"));
+	if (t == NULL || strlen(t) != 64 || r == NULL ||
+	    strlen(r) >= NETADDR_HOSTLEN + 8) {
+		json_decref(ans);
+		return bad_answer(dc, "/relay", "has no token and relay");
+	}
+	memcpy(token, t, 65);
+	snprintf(relay, NETADDR_HOSTLEN + 8, "%s", r);
+	json_decref(ans);
+	return DC_OK;
+}
+
+enum dc_status
 dc_peers(struct dirclient *dc, bool online_only, dc_item_fn fn, void *arg)
 {
 	struct list l = { .path = "/peers", .key = "peers",

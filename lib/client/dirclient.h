@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "net/netaddr.h"
 #include "sec/sig.h"
 
 #define DC_SERVER_DEFAULT "http://127.0.0.1:8000"
@@ -103,6 +104,18 @@ enum dc_status dc_peers(struct dirclient *dc, bool online_only,
     dc_item_fn fn, void *arg);
 /* Marks user offline until it registers again. */
 enum dc_status dc_logout(struct dirclient *dc, const char *user);
+
+/* dc_peerinfo, and the peer's "candidates" as the directory lists them
+ * (an array of {"ip","port","type"}, observed first), when it has any. */
+enum dc_status dc_peerinfo_ext(struct dirclient *dc, const char *user,
+    json_t **peer);
+/* POST /relay, user asking: a one-time token (64 hex digits) for the
+ * relay at relay ("HOST:PORT"); the directory rings peer with its own. DC_UNSUPPORTED:
+ * a directory without a relay; DC_NOT_FOUND: no such peer; DC_REJECTED:
+ * refused (the peer has no event stream to be rung on, or too many
+ * asked). */
+enum dc_status dc_relay(struct dirclient *dc, const char *user,
+    const char *peer, char token[65], char relay[NETADDR_HOSTLEN + 8]);
 
 /* Friends are peers too. */
 enum dc_status dc_friends(struct dirclient *dc, const char *user,
