@@ -1,6 +1,7 @@
 /* listener: chat-listen's connection engine (listener.h): the v1
  * handshake, messages printed then acknowledged, limits and timeouts. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@
 
 #define OUT_HIGH (1 << 20)	/* unread acks that stop reading a sender */
 #define READ_CHUNK 65536
-#define WATCH_MAX 4
+#define WATCH_MAX 8
 
 enum { ST_HELLO, ST_OPEN };
 enum { K_CONN = 1, K_WATCH };
@@ -384,14 +385,57 @@ again:
 	watch(l, c);
 }
 
+/* A connected socket becomes a connection whose hello is awaited: 0, or
+ * -1 (fd closed) when the listener is full or epoll will not take it. */
+static int
+adopt(struct listener *l, int fd, const char *host, int port)
+{
+	static const char busy[] = "{\"type\":\"error\","
+	    "\"code\":\"busy\",\"error\":\"too many connections\"}\n";
+	struct epoll_event ev;
+	struct conn *c;
+	int one = 1;
+
+	if (l->nconns >= l->cfg.maxconns) {
+		send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
+		close(fd);
+		return -1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		cli_die(EX_SOFTWARE, "out of memory");
+	/* Acks are small and wanted at once. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->kind = K_CONN;
+	if (l->cfg.xsk == NULL)
+		channel_init(&c->ch, fd);
+	else if (channel_accept(&c->ch, fd, l->cfg.xsk,
+	    l->cfg.plaintext) != 0)
+		cli_die(EX_SOFTWARE, "out of memory");
+	c->state = ST_HELLO;
+	c->reading = true;
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	c->port = port;
+	c->deadline = mono_ms() + l->cfg.handshake_ms;
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		cli_warn("epoll: %s", strerror(errno));
+		channel_close(&c->ch);
+		free(c);
+		return -1;
+	}
+	c->index = l->nconns;
+	l->conns[l->nconns++] = c;
+	return 0;
+}
+
 static void
 on_accept(struct listener *l)
 {
 	struct sockaddr_storage ss;
+	char host[NETADDR_HOSTLEN];
 	socklen_t sl;
-	struct conn *c;
-	struct epoll_event ev;
-	int fd, one = 1;
+	int fd, port;
 
 	for (;;) {
 		sl = sizeof(ss);
@@ -403,33 +447,21 @@ on_accept(struct listener *l)
 				cli_warn("accept: %s", strerror(errno));
 			return;
 		}
-		if (l->nconns >= l->cfg.maxconns) {
-			static const char busy[] = "{\"type\":\"error\","
-			    "\"code\":\"busy\",\"error\":\"too many connections\"}\n";
-			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
-			close(fd);
-			continue;
-		}
-		if ((c = calloc(1, sizeof(*c))) == NULL)
-			cli_die(EX_SOFTWARE, "out of memory");
-		/* Acks are small and wanted at once. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->kind = K_CONN;
-		if (l->cfg.xsk == NULL)
-			channel_init(&c->ch, fd);
-		else if (channel_accept(&c->ch, fd, l->cfg.xsk,
-		    l->cfg.plaintext) != 0)
-			cli_die(EX_SOFTWARE, "out of memory");
-		c->state = ST_HELLO;
-		c->reading = true;
-		netaddr_format((struct sockaddr *)&ss, c->host, &c->port);
-		c->deadline = mono_ms() + l->cfg.handshake_ms;
-		c->index = l->nconns;
-		l->conns[l->nconns++] = c;
-		ev.events = EPOLLIN;
-		ev.data.ptr = c;
-		epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+		netaddr_format((struct sockaddr *)&ss, host, &port);
+		adopt(l, fd, host, port);
 	}
+}
+
+int
+listener_adopt(struct listener *l, int fd, const char *via, int port)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+		close(fd);
+		return -1;
+	}
+	return adopt(l, fd, via, port);
 }
 
 static void

@@ -64,6 +64,12 @@ size_t listener_pending(const struct listener *l);
  * status set. */
 int listener_commit(struct listener *l);
 
+/* A connected socket made some other way (the relay, a punched hole)
+ * is served as if accepted: the peer at its other end shakes hands and
+ * says hello as a sender does. via and port name it in messages. 0, or
+ * -1 when the listener cannot take it (closed). */
+int listener_adopt(struct listener *l, int fd, const char *via, int port);
+
 /* fd joins the loop (readable: on_event with tag), or leaves it. */
 int listener_watch(struct listener *l, int fd, void *tag);
 void listener_unwatch(struct listener *l, int fd);
