@@ -29,6 +29,8 @@
 				 * takes 1 MiB a request by default */
 #define MSG_OVERHEAD 64		/* JSON around a message's fields */
 #define READ_CHUNK 65536
+#define CAND_MAX 9		/* host:port and the candidates, at most */
+#define CAND_MS 2000		/* a connect to one of several, at most */
 
 enum { D_WAIT, D_ACKED, D_FAILED };
 enum { S_WAIT, S_DONE, S_FAILED };
@@ -39,6 +41,7 @@ struct msg {
 	char *text;
 	size_t len;
 	int dstate;		/* main thread only */
+	enum sender_path path;	/* acknowledged over it */
 	int sstate;		/* under lock */
 	int64_t id;
 };
@@ -63,8 +66,12 @@ struct sender {
 	uint64_t hint;		/* no unacknowledged message below it */
 	uint64_t unacked;	/* sent on this connection, not acknowledged */
 	/* the connection */
-	char host[NETADDR_HOSTLEN];
+	struct sender_cand cand[CAND_MAX];	/* where the peer may be */
+	size_t ncand;
+	size_t good;		/* the candidate that answered last */
+	char host[NETADDR_HOSTLEN];	/* where the connection goes */
 	int port;
+	enum sender_path path;	/* and how */
 	struct channel ch;	/* ch.fd -1: not connected */
 	bool direct;		/* still trying to deliver */
 	int reconnects;
@@ -320,24 +327,59 @@ check_listener(struct sender *s, const struct wire_obj *o, bool loud)
 	return true;
 }
 
+/* A connection to the peer by the best way there is now: each of its
+ * addresses in turn, the one that answered last first, each time-boxed
+ * when there are others to try; then the fallback (a punched hole, the
+ * relay). The descriptor, with s->host, s->port and s->path saying where
+ * it goes; or -1, said when loud. */
+static int
+dial(struct sender *s, bool loud)
+{
+	char err[512];
+	int64_t ms = s->timeout_ms;
+	size_t i, k;
+	int fd;
+
+	if ((s->ncand > 1 || s->cfg.fallback != NULL) && ms > CAND_MS)
+		ms = CAND_MS;
+	for (k = 0; k < s->ncand; k++) {
+		i = (s->good + k) % s->ncand;
+		fd = net_connect(s->cand[i].host, s->cand[i].port, ms, err,
+		    sizeof(err));
+		if (fd >= 0) {
+			s->good = i;
+			snprintf(s->host, sizeof(s->host), "%s", s->cand[i].host);
+			s->port = s->cand[i].port;
+			s->path = SENDER_PATH_DIRECT;
+			return fd;
+		}
+		WARN("%s: %s", s->peer, err);
+	}
+	if (s->cfg.fallback == NULL)
+		return -1;
+	fd = s->cfg.fallback(s->cfg.fallback_arg, s->timeout_ms, &s->path,
+	    s->host, &s->port, err, sizeof(err));
+	if (fd < 0)
+		WARN("%s: %s", s->peer, err);
+	return fd;
+}
+
 /* Connects and shakes hands; false, and (loud) a warning, when it
  * cannot. ik: Noise_IK with the key known for the peer. */
 static bool
 try_conn(struct sender *s, bool loud, const uint8_t *ik, bool *hs_failed)
 {
 	struct wire_obj o;
-	char err[512], *line;
+	char *line;
 	size_t len;
-	int64_t deadline = mono_ms() + s->timeout_ms;
+	int64_t deadline;
 	bool ok = false;
 	int fd, rc;
 
 	*hs_failed = false;
-	if ((fd = net_connect(s->host, s->port, s->timeout_ms, err,
-	    sizeof(err))) < 0) {
-		WARN("%s: %s", s->peer, err);
+	if ((fd = dial(s, loud)) < 0)
 		return false;
-	}
+	deadline = mono_ms() + s->timeout_ms;
 	if (s->cfg.plaintext)
 		channel_init(&s->ch, fd);
 	else if (channel_connect(&s->ch, fd, s->cfg.hash, s->cfg.xsk, ik) != 0)
@@ -494,6 +536,7 @@ on_ack(struct sender *s, const char *uid)
 		return;
 	m = &s->ring[i % WINDOW];
 	m->dstate = D_ACKED;
+	m->path = s->path;
 	if (s->unacked > 0)
 		s->unacked--;
 	s->ack_deadline = mono_ms() + s->timeout_ms;
@@ -627,6 +670,23 @@ on_input_line(struct sender *s, bool json, unsigned long lineno,
 	json_decref(j);
 }
 
+/* The "path" of a status line: how the message reached the peer, or
+ * "stored" when it did not but waits in the directory; null when lost. */
+static const char *
+path_json(const struct msg *m)
+{
+	if (m->dstate == D_ACKED)
+		switch (m->path) {
+		case SENDER_PATH_PUNCHED:
+			return "\"punched\"";
+		case SENDER_PATH_RELAYED:
+			return "\"relayed\"";
+		default:
+			return "\"direct\"";
+		}
+	return m->sstate == S_DONE ? "\"stored\"" : "null";
+}
+
 /* Reports, in order, every message whose fate is known. */
 static void
 report(struct sender *s)
@@ -647,13 +707,13 @@ report(struct sender *s)
 			s->lost = true;
 		if (m->sstate == S_DONE)
 			fprintf(s->cfg.out, "{\"uid\":\"%s\",\"to\":\"%s\",\"delivered\":%s,"
-			    "\"stored\":true,\"id\":%lld}\n", m->uid, s->peer,
-			    m->dstate == D_ACKED ? "true" : "false",
-			    (long long)m->id);
+			    "\"stored\":true,\"id\":%lld,\"path\":%s}\n", m->uid,
+			    s->peer, m->dstate == D_ACKED ? "true" : "false",
+			    (long long)m->id, path_json(m));
 		else
 			fprintf(s->cfg.out, "{\"uid\":\"%s\",\"to\":\"%s\",\"delivered\":%s,"
-			    "\"stored\":false}\n", m->uid, s->peer,
-			    m->dstate == D_ACKED ? "true" : "false");
+			    "\"stored\":false,\"path\":%s}\n", m->uid, s->peer,
+			    m->dstate == D_ACKED ? "true" : "false", path_json(m));
 		free(m->text);
 		m->text = NULL;
 		s->n_out++;
@@ -771,6 +831,23 @@ run(struct sender *s, struct input *in)
 	}
 }
 
+/* host:port joins the addresses to try, unless it is there already. */
+static void
+add_cand(struct sender *s, const char *host, int port)
+{
+	size_t i;
+
+	if (s->ncand == CAND_MAX || port <= 0 || port > 65535 ||
+	    strlen(host) >= sizeof(s->cand[0].host))
+		return;
+	for (i = 0; i < s->ncand; i++)
+		if (s->cand[i].port == port && strcmp(s->cand[i].host,
+		    host) == 0)
+			return;
+	snprintf(s->cand[i].host, sizeof(s->cand[i].host), "%s", host);
+	s->cand[i].port = port;
+	s->ncand++;
+}
 
 struct sender *
 sender_new(const struct sender_cfg *cfg)
@@ -794,6 +871,9 @@ sender_new(const struct sender_cfg *cfg)
 	s->ch.fd = -1;
 	s->input.eof = cfg->infd < 0;
 	if (cfg->host != NULL) {
+		add_cand(s, cfg->host, cfg->port);
+		for (size_t i = 0; i < cfg->ncands; i++)
+			add_cand(s, cfg->cands[i].host, cfg->cands[i].port);
 		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
 		s->port = cfg->port;
 		s->direct = true;

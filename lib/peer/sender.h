@@ -16,10 +16,37 @@
 
 struct sender;
 
+/* How a message reached the peer: the status lines' "path". */
+enum sender_path {
+	SENDER_PATH_NONE,	/* not delivered */
+	SENDER_PATH_DIRECT,	/* a connection to one of its addresses */
+	SENDER_PATH_PUNCHED,	/* a hole punched through both NATs */
+	SENDER_PATH_RELAYED,	/* spliced by the directory's relay */
+};
+
+/* An address the peer may be reached at. */
+struct sender_cand {
+	char host[NETADDR_HOSTLEN];
+	int port;
+};
+
+/* When no address answers: a connection to the peer made some other way
+ * (a punched hole, the relay), within timeout_ms; its path, and where it
+ * goes for messages, in *path, host and *port. -1 with why in err. */
+typedef int (*sender_fallback_fn)(void *arg, int64_t timeout_ms,
+    enum sender_path *path, char host[NETADDR_HOSTLEN], int *port,
+    char *err, size_t errlen);
+
 struct sender_cfg {
 	const char *user, *peer;
 	const char *host;	/* where the peer listens; NULL: offline */
 	int port;
+	/* More addresses to try after host:port, in order, each for a few
+	 * seconds when there are several: its candidates. */
+	const struct sender_cand *cands;
+	size_t ncands;
+	sender_fallback_fn fallback;	/* NULL: none */
+	void *fallback_arg;
 	struct dirclient *store;	/* the storing thread's; NULL: none */
 	bool json;		/* input lines are chat-send --json objects */
 	int64_t timeout_ms;	/* connect, hello, and each ack */
