@@ -50,6 +50,7 @@ chat-listen        -        --no-catch-up
 chat-listen        -        --plaintext
 chat-send          -        --json
 chat-send          -        --no-store
+chat-send          -        --no-relay
 chat-send          -        --plaintext
 chat-send          hostport --direct
 chat-send          seconds  -t --timeout

@@ -17,19 +17,25 @@
 #include "core/util.h"
 #include "core/valid.h"
 #include "net/netaddr.h"
+#include "net/relay_client.h"
 #include "peer/sender.h"
 #include "peer/wire.h"
 #include "sec/keys.h"
 #include "sec/noise.h"
 
-enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT, OPT_PLAINTEXT };
+enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT, OPT_PLAINTEXT,
+	OPT_NO_RELAY };
+
+#define CANDS_MAX 8		/* a directory entry's candidates, at most */
+#define RELAY_CONNECT_MS 2000	/* to the relay, at most */
+#define RELAY_WAIT_MS 5000	/* for the peer to join there, at most */
 
 static noreturn void
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: chat-send -u name [--json] [--no-store] "
-	    "[--direct host:port] [--plaintext] [-t seconds] [-s url] peer "
-	    "[text ...]\n");
+	    "[--no-relay] [--direct host:port] [--plaintext] [-t seconds] "
+	    "[-s url] peer [text ...]\n");
 	fprintf(f, "       %s -h | --help | --version\n", "chat-send");
 	exit(status);
 }
@@ -74,12 +80,79 @@ load_keys(struct sender_cfg *cfg, struct keys *k, const char *user)
 	cfg->pins = k->pins;
 }
 
+/* The relay, when the peer's addresses do not answer: a token from the
+ * directory (which rings the peer with its own), and the join. */
+struct relay_arg {
+	struct dirclient *dc;
+	const char *user, *peer;
+	bool none;		/* the directory has no relay: ask no more */
+};
+
+static int
+relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
+    char host[NETADDR_HOSTLEN], int *port, char *err, size_t errlen)
+{
+	struct relay_arg *ra = arg;
+	char token[65], relay[NETADDR_HOSTLEN + 8];
+	enum dc_status st;
+	int fd;
+
+	if (ra->none) {
+		snprintf(err, errlen, "no relay to try");
+		return -1;
+	}
+	if ((st = dc_relay(ra->dc, ra->user, ra->peer, token,
+	    relay)) != DC_OK) {
+		ra->none = st == DC_UNSUPPORTED;
+		snprintf(err, errlen, "asking for a relay: %s",
+		    dc_error(ra->dc));
+		return -1;
+	}
+	if (netaddr_split(relay, host, port) != 0 || *port == 0) {
+		snprintf(err, errlen, "the directory's relay is not HOST:PORT: "
+		    "%s", relay);
+		return -1;
+	}
+	fd = relay_join(host, *port, token, timeout_ms < RELAY_CONNECT_MS ?
+	    timeout_ms : RELAY_CONNECT_MS, timeout_ms < RELAY_WAIT_MS ?
+	    timeout_ms : RELAY_WAIT_MS, err, errlen);
+	sodium_memzero(token, sizeof(token));
+	*path = SENDER_PATH_RELAYED;
+	return fd;
+}
+
+/* The peer's candidates from its directory entry, host ones first (the
+ * observed address is cfg's host:port), then the reflexive ones. */
+static size_t
+take_cands(const json_t *info, struct sender_cand *c, size_t max)
+{
+	static const char *const order[] = { "host", "observed", "srflx" };
+	const json_t *v;
+	const char *ip, *type;
+	size_t i, k, n = 0;
+	json_int_t port;
+
+	for (k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+		json_array_foreach(json_object_get(info, "candidates"), i, v) {
+			ip = json_string_value(json_object_get(v, "ip"));
+			type = json_string_value(json_object_get(v, "type"));
+			port = json_integer_value(json_object_get(v, "port"));
+			if (n == max || ip == NULL || type == NULL ||
+			    strcmp(type, order[k]) != 0 || port <= 0 ||
+			    port > 65535 || strlen(ip) >= sizeof(c[n].host))
+				continue;
+			snprintf(c[n].host, sizeof(c[n].host), "%s", ip);
+			c[n++].port = (int)port;
+		}
+	return n;
+}
+
 /* Where the peer listens: --direct, else the directory; false when it
  * cannot be reached directly now. */
 static bool
 find_peer(struct dirclient *dc, const char *peer, const char *direct,
     char host[NETADDR_HOSTLEN], int *port, unsigned char dirkey[32],
-    bool *haskey)
+    bool *haskey, struct sender_cand *cands, size_t *ncands)
 {
 	enum dc_status st;
 	json_t *info;
@@ -98,7 +171,7 @@ find_peer(struct dirclient *dc, const char *peer, const char *direct,
 		}
 		return true;
 	}
-	st = dc_peerinfo(dc, peer, &info);
+	st = dc_peerinfo_ext(dc, peer, &info);
 	if (st == DC_NOT_FOUND)
 		cli_die(EX_NOUSER, "%s: no such user", peer);
 	if (st != DC_OK) {
@@ -116,6 +189,7 @@ find_peer(struct dirclient *dc, const char *peer, const char *direct,
 		return false;
 	}
 	snprintf(host, NETADDR_HOSTLEN, "%s", ip);
+	*ncands = take_cands(info, cands, CANDS_MAX);
 	json_decref(info);
 	return true;
 }
@@ -126,6 +200,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "direct", required_argument, NULL, OPT_DIRECT },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "no-relay", no_argument, NULL, OPT_NO_RELAY },
 		{ "no-store", no_argument, NULL, OPT_NO_STORE },
 		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
 		{ "server", required_argument, NULL, 's' },
@@ -145,6 +220,10 @@ main(int argc, char **argv)
 	bool created, store = true, haskey = false;
 	struct keys keys = { 0 };
 	unsigned char dirkey[32];
+	struct sender_cand cands[CANDS_MAX];
+	size_t ncands = 0;
+	struct relay_arg ra = { 0 };
+	bool no_relay = false;
 	int c, i, port = 0, status;
 
 	cli_init();
@@ -157,6 +236,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			cfg.json = true;
+			break;
+		case OPT_NO_RELAY:
+			no_relay = true;
 			break;
 		case OPT_NO_STORE:
 			store = false;
@@ -219,9 +301,25 @@ main(int argc, char **argv)
 	}
 	if (!cfg.plaintext)
 		load_keys(&cfg, &keys, cfg.user);
-	if (find_peer(dc, cfg.peer, direct, host, &port, dirkey, &haskey)) {
+	if (find_peer(dc, cfg.peer, direct, host, &port, dirkey, &haskey,
+	    cands, &ncands)) {
 		cfg.host = host;
 		cfg.port = port;
+		/* The observed address came first, as seed clients use it;
+		 * with candidates it goes where their order puts it. */
+		if (ncands > 0) {
+			cfg.host = cands[0].host;
+			cfg.port = cands[0].port;
+			cfg.cands = cands + 1;
+			cfg.ncands = ncands - 1;
+		}
+		if (direct == NULL && !no_relay) {
+			ra.dc = dc;
+			ra.user = cfg.user;
+			ra.peer = cfg.peer;
+			cfg.fallback = relay_fallback;
+			cfg.fallback_arg = &ra;
+		}
 	}
 	if (haskey && !cfg.plaintext)
 		cfg.dirkey = dirkey;
