@@ -45,6 +45,7 @@ chat-peers         -        --online
 chat-history       id       --after
 chat-history       n        -n --last
 chat-history       -        -f --follow
+chat-history       -        --calls
 chat-listen        -        --no-register
 chat-listen        -        --no-catch-up
 chat-listen        -        --plaintext

@@ -22,7 +22,7 @@
 #define POLL_SECONDS 1		/* between requests while nothing comes */
 #define POLL_ENV "CHAT_POLL_SECONDS"	/* for tests: another interval */
 
-enum { OPT_AFTER = 256, OPT_VERSION };
+enum { OPT_AFTER = 256, OPT_CALLS, OPT_VERSION };
 
 struct history {
 	struct dirclient *dc;
@@ -30,6 +30,7 @@ struct history {
 	bool dropped;		/* a message that could not be trusted */
 	bool print;
 	bool follow;
+	bool calls;		/* print relay calls too (--calls) */
 	/* while following the push channel */
 	struct dc_query *q;
 	enum dc_status st;	/* of the last fetch */
@@ -40,13 +41,15 @@ static volatile sig_atomic_t got_signal;
 static noreturn void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: chat-history -u name [-f] [--after id] [-n count]"
-	    " [-s url] [peer]\n");
+	fprintf(f, "usage: chat-history -u name [-f [--calls]] [--after id] "
+	    "[-n count] [-s url] [peer]\n");
 	if (status == EX_OK)
 		fputs("  -u, --user NAME   whose messages (else CHAT_USER)\n"
 		    "  -f, --follow      then print new messages as they come (the\n"
 		    "                    push channel; polls an older directory\n"
 		    "                    every CHAT_POLL_SECONDS, else 1 s)\n"
+		    "      --calls       with -f and no peer, print the calls of\n"
+		    "                    peers who ask to meet at the relay too\n"
 		    "      --after ID    only messages after the id ID\n"
 		    "  -n, --last COUNT  only the newest COUNT\n"
 		    "  -s, --server URL  the directory (else CHAT_SERVER)\n"
@@ -182,6 +185,24 @@ poll_follow(struct dirclient *dc, struct dc_query *q, struct history *h,
 	}
 }
 
+/* A relay call: a peer who could not reach this user waits at the relay
+ * with a token of its own (chat-protocol(7), RELAY); chat-listen joins it.
+ * Printed as it came, when it is one. */
+static void
+print_call(struct history *h, json_t *ev)
+{
+	const char *from = json_string_value(json_object_get(ev, "from"));
+	const char *token = json_string_value(json_object_get(ev, "token"));
+	const char *relay = json_string_value(json_object_get(ev, "relay"));
+
+	if (!h->calls || h->q->peer != NULL || from == NULL ||
+	    !valid_username(from) || token == NULL || strlen(token) != 64 ||
+	    strspn(token, "0123456789abcdef") != 64 || relay == NULL ||
+	    !json_is_integer(json_object_get(ev, "expires_in")))
+		return;
+	cli_print(ev);
+}
+
 /* An event of the push channel: a message of ours above the cursor, or
  * a resync, is a reason to fetch after the cursor. */
 static int
@@ -204,6 +225,9 @@ on_event(void *arg, json_t *ev)
 		    (strcasecmp(from, h->q->peer) != 0 &&
 		    strcasecmp(to, h->q->peer) != 0))
 			return 0;
+	} else if (strcmp(type, "relay") == 0) {
+		print_call(h, ev);
+		return 0;
 	} else if (strcmp(type, "resync") != 0) {
 		return 0;
 	}
@@ -262,6 +286,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "after", required_argument, NULL, OPT_AFTER },
+		{ "calls", no_argument, NULL, OPT_CALLS },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "last", required_argument, NULL, 'n' },
 		{ "server", required_argument, NULL, 's' },
@@ -291,6 +316,9 @@ main(int argc, char **argv)
 		case 'f':
 			h.follow = true;
 			break;
+		case OPT_CALLS:
+			h.calls = true;
+			break;
 		case 'n':
 			if (!parse_int(optarg, 0, INT64_MAX, &last))
 				cli_die(EX_USAGE, "-n: %s: not a count", optarg);
@@ -318,6 +346,8 @@ main(int argc, char **argv)
 		usage(stderr, EX_USAGE);
 	}
 	q.peer = argc == 1 ? argv[0] : NULL;
+	if (h.calls && (!h.follow || q.peer != NULL))
+		cli_die(EX_USAGE, "--calls: only with -f, following the inbox");
 	if (!valid_username(q.user))
 		cli_die(EX_USAGE, "%s: not a username", q.user);
 	if (q.peer != NULL && !valid_username(q.peer))
