@@ -25,6 +25,7 @@
 #include "core/util.h"
 #include "core/valid.h"
 #include "net/netaddr.h"
+#include "net/relay_client.h"
 #include "peer/listener.h"
 #include "peer/seen.h"
 #include "peer/wire.h"
@@ -35,6 +36,18 @@
 #define HEARTBEAT_S 30		/* a third of the directory's presence window */
 #define HISTORY_LINE_MAX (16 << 20)	/* bytes of a line from chat-history */
 #define SAVE_EVERY 1000		/* messages caught up between cursor saves */
+#define CALLS_MAX 4		/* relay calls being joined at once */
+#define CALL_CONNECT_MS 2000	/* to the relay, at most */
+#define CALL_MS 5000		/* for the relay to say joined, at most */
+
+/* A relay call being joined: the bind is sent, the answer awaited. */
+struct call {
+	int fd;			/* -1: a free slot */
+	char host[NETADDR_HOSTLEN];
+	int port;
+	char from[USERNAME_MAX + 1];
+	int64_t deadline;
+};
 
 struct main {
 	struct listener *l;
@@ -43,6 +56,7 @@ struct main {
 	struct follow *follow;	/* the inbox follower, or NULL */
 	const char *server;
 	int64_t timeout_ms;
+	struct call calls[CALLS_MAX];
 };
 
 struct keys {
@@ -162,6 +176,7 @@ start_helper(const char *path, char *const argv[], int errfd, int flags,
 
 struct catchup {
 	struct listener *l;
+	struct main *m;		/* takes relay calls (the follower's); or NULL */
 	struct seen *seen;
 	int64_t last;
 	int64_t saved;
@@ -214,6 +229,78 @@ on_inbox(struct catchup *cu, json_t *m)
 	return 0;
 }
 
+/* A relay call (chat-history --calls): a sender that could not reach
+ * this listener waits at the directory's relay. The bind is sent now; the
+ * answer comes to the loop, and the joined connection is served as an
+ * accepted one. */
+static void
+on_call(struct main *m, json_t *ev)
+{
+	const char *from = json_string_value(json_object_get(ev, "from"));
+	const char *token = json_string_value(json_object_get(ev, "token"));
+	const char *relay = json_string_value(json_object_get(ev, "relay"));
+	struct call *c = NULL;
+	char err[512];
+	size_t i;
+
+	if (from == NULL || !valid_username(from) || token == NULL ||
+	    relay == NULL)
+		return;
+	for (i = 0; i < CALLS_MAX && c == NULL; i++)
+		if (m->calls[i].fd < 0)
+			c = &m->calls[i];
+	if (c == NULL) {
+		cli_warn("a relay call from %s: %d calls under way already; "
+		    "not taken", from, CALLS_MAX);
+		return;
+	}
+	if (netaddr_split(relay, c->host, &c->port) != 0 || c->port == 0) {
+		cli_warn("a relay call from %s: the relay is not HOST:PORT: %s",
+		    from, relay);
+		return;
+	}
+	if ((c->fd = relay_bind(c->host, c->port, token, CALL_CONNECT_MS, err,
+	    sizeof(err))) < 0) {
+		cli_warn("a relay call from %s: %s", from, err);
+		return;
+	}
+	snprintf(c->from, sizeof(c->from), "%s", from);
+	c->deadline = mono_ms() + CALL_MS;
+	if (listener_watch(m->l, c->fd, c) != 0)
+		cli_die(EX_OSERR, "epoll: %s", strerror(errno));
+}
+
+static void
+call_end(struct main *m, struct call *c, const char *why)
+{
+	listener_unwatch(m->l, c->fd);
+	if (why != NULL) {
+		cli_warn("a relay call from %s: relay %s:%d: %s", c->from,
+		    c->host, c->port, why);
+		close(c->fd);
+	}
+	c->fd = -1;
+}
+
+static void
+call_readable(struct main *m, struct call *c)
+{
+	char err[256], via[NETADDR_HOSTLEN + 8];
+	int fd = c->fd;
+
+	switch (relay_answer(fd, err, sizeof(err))) {
+	case 0:
+		return;
+	case 1:
+		call_end(m, c, NULL);
+		snprintf(via, sizeof(via), "relay %s", c->host);
+		listener_adopt(m->l, fd, via, c->port);
+		return;
+	default:
+		call_end(m, c, err);
+	}
+}
+
 /* The lines b holds, each a message; -1 to stop. */
 static int
 catch_up_lines(struct catchup *cu, struct wire_buf *b)
@@ -237,7 +324,13 @@ catch_up_lines(struct catchup *cu, struct wire_buf *b)
 			json_decref(m);
 			return -1;
 		}
-		rc = on_inbox(cu, m);
+		rc = 0;
+		if (!json_is_string(json_object_get(m, "type")) ||
+		    strcmp(json_string_value(json_object_get(m, "type")),
+		    "relay") != 0)
+			rc = on_inbox(cu, m);
+		else if (cu->m != NULL)
+			on_call(cu->m, m);
 		json_decref(m);
 		if (rc != 0)
 			return -1;
@@ -336,7 +429,7 @@ follow_start(struct follow *f, struct listener *l)
 {
 	char after[24];
 	char *argv[] = { "chat-history", "-u", (char *)f->user, "-f",
-	    "--after", after, "-s", (char *)f->server, NULL };
+	    "--calls", "--after", after, "-s", (char *)f->server, NULL };
 
 	f->cu.last = f->cu.saved = seen_cursor(f->cu.seen);
 	snprintf(after, sizeof(after), "%" PRId64, f->cu.last);
@@ -665,6 +758,9 @@ reg_event(void *arg, void *tag)
 
 	if (m->follow != NULL && tag == m->follow)
 		follow_readable(m->follow, m->l);
+	else if ((struct call *)tag >= m->calls &&
+	    (struct call *)tag < m->calls + CALLS_MAX)
+		call_readable(m, tag);
 	else
 		reg_readable(tag, m->l);
 }
@@ -679,6 +775,10 @@ reg_tick(void *arg)
 
 	if (f != NULL && f->pid == 0 && !stopping && mono_ms() >= f->next_at)
 		follow_start(f, m->l);
+	for (size_t i = 0; i < CALLS_MAX; i++)
+		if (m->calls[i].fd >= 0 && mono_ms() >= m->calls[i].deadline)
+			call_end(m, &m->calls[i], "the sender did not join in "
+			    "time");
 	if (r == NULL || r->path == NULL || r->pid > 0 ||
 	    mono_ms() < r->next_at)
 		return;
@@ -707,6 +807,8 @@ main(int argc, char **argv)
 	struct listener_cfg cfg = { .outfd = STDOUT_FILENO,
 	    .stopping = &stopping, .on_event = reg_event, .on_tick = reg_tick };
 	struct main m = { 0 };
+	for (size_t i = 0; i < CALLS_MAX; i++)
+		m.calls[i].fd = -1;
 	struct reg r = { .fd = -1 };
 	struct follow fol = { .fd = -1 };
 	struct keys keys = { 0 };
@@ -845,13 +947,21 @@ main(int argc, char **argv)
 		    (fol.path = spawn_find("chat-history")) != NULL) {
 			fol.user = user;
 			fol.server = server;
-			fol.cu = (struct catchup){ .l = m.l, .seen = m.seen };
+			fol.cu = (struct catchup){ .l = m.l, .m = &m,
+			    .seen = m.seen };
 			fol.b = (struct wire_buf){ .max = HISTORY_LINE_MAX };
 			m.follow = &fol;
 			follow_start(&fol, m.l);
 		}
 		if (listener_status(m.l) == 0)
 			listener_serve(m.l);
+		for (size_t i = 0; i < CALLS_MAX; i++)
+			if (m.calls[i].fd >= 0) {
+				int fd = m.calls[i].fd;
+
+				call_end(&m, &m.calls[i], NULL);
+				close(fd);
+			}
 		if (m.follow != NULL) {
 			if (fol.pid > 0)
 				follow_end(&fol, m.l, true);
