@@ -180,7 +180,7 @@ every_message_acked(void **state)
 	assert_true(opened);
 	assert_int_equal(p.got, 3);
 	assert_int_equal(count(out, "\"to\":\"bob\",\"delivered\":true,"
-	    "\"stored\":false}"), 3);
+	    "\"stored\":false,\"path\":\"direct\"}"), 3);
 }
 
 static void
@@ -196,8 +196,8 @@ refused_is_not_delivered(void **state)
 	    sizeof(out)), EX_UNAVAILABLE);
 	peer_stop(&p);
 	assert_false(opened);
-	assert_int_equal(count(out, "\"delivered\":false,\"stored\":false}"),
-	    1);
+	assert_int_equal(count(out, "\"delivered\":false,\"stored\":false,"
+	    "\"path\":null}"), 1);
 }
 
 static void
