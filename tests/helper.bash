@@ -40,16 +40,19 @@ start_dird() {
 	: >"$DIRD_OUT"
 	# A daemon started again on its old port would take STUN's fixed
 	# 3478 beside it, which another program on this machine may hold:
-	# such a restart runs without STUN unless the test says otherwise.
-	local a fixed='' stun=''
+	# such a restart runs without STUN unless the test says otherwise;
+	# the same for the relay's 3479.
+	local a fixed='' stun='' relay=''
 	for a in "$@"; do
 		case $a in
 		*:0) ;;
 		127.0.0.1:[1-9]* | \[::1\]:[1-9]*) fixed=1 ;;
 		--stun* | --no-stun) stun=1 ;;
+		--relay* | --no-relay) relay=1 ;;
 		esac
 	done
 	[ -n "$fixed" ] && [ -z "$stun" ] && set -- "$@" --no-stun
+	[ -n "$fixed" ] && [ -z "$relay" ] && set -- "$@" --no-relay
 	chat-dird -l 127.0.0.1:0 -d "$DIRD_DB" "$@" >"$DIRD_OUT" 2>"$DIRD_LOG" &
 	DIRD_PID=$!
 	for _ in $(seq 1 200); do

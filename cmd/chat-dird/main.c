@@ -20,6 +20,7 @@
 #include "dir/api.h"
 #include "dir/httpd.h"
 #include "dir/push.h"
+#include "dir/relay.h"
 #include "dir/store.h"
 #include "dir/stund.h"
 #include "net/netaddr.h"
@@ -37,7 +38,12 @@ usage(FILE *f)
 	    " [--max-conns n]\n"
 	    "                 [--idle-timeout seconds] [--presence seconds]"
 	    " [--threads n]\n"
-	    "                 [--stun addr:port | --no-stun]\n"
+	    "                 [--stun addr:port | --no-stun]"
+	    " [--relay addr:port | --no-relay]\n"
+	    "                 [--relay-ttl seconds] [--relay-rate n]"
+	    " [--relay-max-conns n]\n"
+	    "                 [--relay-max-total n] [--relay-max-bytes bytes]"
+	    " [--relay-max-seconds seconds]\n"
 	    "                 [--max-streams n] [--max-user-streams n]"
 	    " [--heartbeat seconds]\n"
 	    "                 [--require-keys] [--auth-window seconds]"
@@ -66,6 +72,18 @@ usage(FILE *f)
 	    " port 3478;\n"
 	    "                            any free port when -l's is 0)\n"
 	    "      --no-stun             no STUN server\n"
+	    "      --relay ADDR:PORT     TCP relay (-l's address, port 3479;"
+	    " any free\n"
+	    "                            port when -l's is 0)\n"
+	    "      --no-relay            no relay\n"
+	    "      --relay-ttl SECS      a relay token waits for both sides (10)\n"
+	    "      --relay-rate N        relay tokens a user may ask a minute"
+	    " (30)\n"
+	    "      --relay-max-conns N   relayed pairs of one user at once (8)\n"
+	    "      --relay-max-total N   relayed pairs at once (256)\n"
+	    "      --relay-max-bytes N   bytes one relayed pair may carry"
+	    " (67108864)\n"
+	    "      --relay-max-seconds N a relayed pair's life (3600)\n"
 	    "      --max-streams N       most GET /events streams (1000)\n"
 	    "      --max-user-streams N  most streams of one user (8)\n"
 	    "      --heartbeat SECS      a comment on idle streams every (15)\n"
@@ -150,7 +168,9 @@ main(int argc, char **argv)
 	enum { O_SYNC = 256, O_MAX_BODY, O_MAX_CONTENT, O_MAX_CONNS,
 	    O_IDLE, O_PRESENCE, O_THREADS, O_VERSION, O_REQUIRE_KEYS,
 	    O_AUTH_WINDOW, O_REPLAY_CACHE, O_RELEASE, O_STUN, O_NO_STUN, O_POOL,
-	    O_MAX_STREAMS, O_MAX_USER_STREAMS, O_HEARTBEAT };
+	    O_MAX_STREAMS, O_MAX_USER_STREAMS, O_HEARTBEAT, O_RELAY, O_NO_RELAY,
+	    O_RELAY_TTL, O_RELAY_RATE, O_RELAY_MAX_CONNS, O_RELAY_MAX_TOTAL,
+	    O_RELAY_MAX_BYTES, O_RELAY_MAX_SECONDS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
@@ -172,6 +192,18 @@ main(int argc, char **argv)
 		{ "max-user-streams", required_argument, NULL,
 		    O_MAX_USER_STREAMS },
 		{ "heartbeat", required_argument, NULL, O_HEARTBEAT },
+		{ "relay", required_argument, NULL, O_RELAY },
+		{ "no-relay", no_argument, NULL, O_NO_RELAY },
+		{ "relay-ttl", required_argument, NULL, O_RELAY_TTL },
+		{ "relay-rate", required_argument, NULL, O_RELAY_RATE },
+		{ "relay-max-conns", required_argument, NULL,
+		    O_RELAY_MAX_CONNS },
+		{ "relay-max-total", required_argument, NULL,
+		    O_RELAY_MAX_TOTAL },
+		{ "relay-max-bytes", required_argument, NULL,
+		    O_RELAY_MAX_BYTES },
+		{ "relay-max-seconds", required_argument, NULL,
+		    O_RELAY_MAX_SECONDS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -198,6 +230,11 @@ main(int argc, char **argv)
 	struct stund_config tcfg = { stun_host, 3478, "chat-dird " CHAT_VERSION,
 	    256, 10000 };
 	struct stund *stun = NULL;
+	const char *relay_at = NULL;
+	bool no_relay = false;
+	char relay_host[NETADDR_HOSTLEN];
+	struct relay_config rcfg = { .host = relay_host, .port = RELAY_PORT };
+	struct relay *relay = NULL;
 	sigset_t sigs;
 	int64_t v;
 	long cores;
@@ -311,6 +348,44 @@ main(int argc, char **argv)
 				return EX_USAGE;
 			pcfg.heartbeat_ms = v * 1000;
 			break;
+		case O_RELAY:
+			relay_at = optarg;
+			break;
+		case O_NO_RELAY:
+			no_relay = true;
+			break;
+		case O_RELAY_TTL:
+			if (!opt_int("relay-ttl", optarg, 1, 3600, &v))
+				return EX_USAGE;
+			rcfg.ttl_ms = v * 1000;
+			break;
+		case O_RELAY_RATE:
+			if (!opt_int("relay-rate", optarg, 1, 1000000, &v))
+				return EX_USAGE;
+			rcfg.rate = (unsigned)v;
+			break;
+		case O_RELAY_MAX_CONNS:
+			if (!opt_int("relay-max-conns", optarg, 1, 100000, &v))
+				return EX_USAGE;
+			rcfg.max_conns = (unsigned)v;
+			break;
+		case O_RELAY_MAX_TOTAL:
+			if (!opt_int("relay-max-total", optarg, 1, 100000, &v))
+				return EX_USAGE;
+			rcfg.max_total = (unsigned)v;
+			break;
+		case O_RELAY_MAX_BYTES:
+			if (!opt_int("relay-max-bytes", optarg, 1, INT64_MAX,
+			    &v))
+				return EX_USAGE;
+			rcfg.max_bytes = v;
+			break;
+		case O_RELAY_MAX_SECONDS:
+			if (!opt_int("relay-max-seconds", optarg, 1, 86400 * 365,
+			    &v))
+				return EX_USAGE;
+			rcfg.max_ms = v * 1000;
+			break;
 		default:
 			usage(stderr);
 			return EX_USAGE;
@@ -342,6 +417,22 @@ main(int argc, char **argv)
 		/* An ephemeral HTTP port (tests) wants an ephemeral STUN one. */
 		if (port == 0)
 			tcfg.port = 0;
+	}
+	if (relay_at != NULL && no_relay) {
+		fprintf(stderr, "chat-dird: --relay and --no-relay: choose"
+		    " one\n");
+		return EX_USAGE;
+	}
+	if (relay_at != NULL) {
+		if (netaddr_split(relay_at, relay_host, &rcfg.port) != 0) {
+			fprintf(stderr, "chat-dird: --relay: want ADDR:PORT or"
+			    " [ADDR]:PORT, not '%s'\n", relay_at);
+			return EX_USAGE;
+		}
+	} else {
+		snprintf(relay_host, sizeof(relay_host), "%s", host);
+		if (port == 0)
+			rcfg.port = 0;
 	}
 
 	/* One malloc arena per thread would hold memory for each of the
@@ -395,19 +486,35 @@ main(int argc, char **argv)
 		return die(EX_SOFTWARE, "events", "cannot start the push channel");
 	}
 	acfg.push = push;
+	/* The default port taken by another program is no reason not to
+	 * serve: the directory runs without a relay, and says so. */
+	if (!no_relay && (relay = relay_start(&rcfg, err, sizeof(err))) ==
+	    NULL) {
+		if (relay_at != NULL) {
+			close(hcfg.listen_fd);
+			store_close(store);
+			push_free(push);
+			return die(EX_UNAVAILABLE, "relay", err);
+		}
+		log_event("warn", "relay", json_pack("{s:s, s:s}", "error", err,
+		    "message", "running without a relay"));
+	}
+	acfg.relay = relay;
+	acfg.relay_needs_stream = !store_is_pg(db);
 	if ((api = api_new(store, &acfg)) == NULL ||
 	    (h = httpd_start(api, &hcfg, err, sizeof(err))) == NULL) {
 		close(hcfg.listen_fd);
+		relay_stop(relay);
 		api_free(api);
 		store_close(store);
 		push_free(push);
-		store_close(store);
 		return die(EX_SOFTWARE, "start", api == NULL ? "out of memory" :
 		    err);
 	}
 	if (!no_stun && (stun = stund_start(&tcfg, err, sizeof(err))) == NULL) {
 		push_shutdown(push);
 		httpd_stop(h, 0);
+		relay_stop(relay);
 		api_free(api);
 		store_close(store);
 		push_free(push);
@@ -415,14 +522,17 @@ main(int argc, char **argv)
 	}
 	if (printf("{\"type\":\"listening\",\"addr\":\"%s\",\"port\":%d",
 	    bound, port) < 0 || (stun != NULL && printf(",\"stun_port\":%d",
-	    stund_port(stun)) < 0) || printf("}\n") < 0 || fflush(stdout) != 0)
+	    stund_port(stun)) < 0) || (relay != NULL &&
+	    printf(",\"relay_port\":%d", relay_port(relay)) < 0) ||
+	    printf("}\n") < 0 || fflush(stdout) != 0)
 		log_event("warn", "stdout", json_pack("{s:s}", "error",
 		    "cannot write the listening line"));
 	log_event("info", "start", json_pack("{s:s, s:s, s:i, s:s, s:i, s:s,"
-	    " s:i}", "version", CHAT_VERSION, "addr", bound, "port", port,
+	    " s:i, s:i}", "version", CHAT_VERSION, "addr", bound, "port", port,
 	    "db", shown, "threads", (int)hcfg.threads, "sync",
 	    sopts.sync_full ? "full" : "normal", "stun_port",
-	    stun != NULL ? stund_port(stun) : 0));
+	    stun != NULL ? stund_port(stun) : 0, "relay_port",
+	    relay != NULL ? relay_port(relay) : 0));
 
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -435,6 +545,7 @@ main(int argc, char **argv)
 	/* Streams end first: they would hold the grace period to its end. */
 	push_shutdown(push);
 	httpd_stop(h, GRACE_MS);
+	relay_stop(relay);
 	api_free(api);
 	store_close(store);
 	push_free(push);

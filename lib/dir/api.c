@@ -15,6 +15,7 @@
 #include "core/jsonw.h"
 #include "core/util.h"
 #include "core/valid.h"
+#include "net/netaddr.h"
 #include "sec/keys.h"
 #include "sec/sig.h"
 
@@ -1377,6 +1378,98 @@ h_healthz(struct api *api, const struct api_request *rq,
 		    "store_failed"));
 }
 
+/* POST /relay: a one-time token for the directory's relay, where the
+ * asker and peer meet when neither reaches the other; the peer is called
+ * on its event stream with the same token. */
+static void
+h_relay(struct api *api, const struct api_request *rq,
+    struct api_response *rs)
+{
+	const char *user, *peer, *host;
+	char token[65], addr[NETADDR_HOSTLEN + 8], ev[512];
+	size_t n;
+	struct store_peer a, p;
+	enum store_status st;
+	int64_t ms;
+	json_int_t secs;
+	struct who w;
+	json_t *o, *call;
+
+	if (api->cfg.relay == NULL) {
+		api_error(rs, 404, "not_found", "no such endpoint");
+		return;
+	}
+	if ((o = body_object(rq, rs)) == NULL)
+		return;
+	if ((user = field_user(o, "username", rs)) == NULL ||
+	    (peer = field_user(o, "peer", rs)) == NULL)
+		goto end;
+	if (strcasecmp(user, peer) == 0) {
+		api_error(rs, 400, "same_user", "username and peer are the same");
+		goto end;
+	}
+	if (!who_of(rq, &w, rs))
+		goto end;
+	if ((st = store_peer_get(api->store, user, &a)) != STORE_OK ||
+	    (st = store_peer_get(api->store, peer, &p)) != STORE_OK) {
+		store_error(rs, st);
+		goto end;
+	}
+	if (!may_act(api, rq, &w, &a, rs))
+		goto end;
+	if (api->cfg.relay_needs_stream && (api->cfg.push == NULL ||
+	    push_count(api->cfg.push, p.username) == 0)) {
+		api_error(rs, 409, "peer_unreachable", "%s has no event stream"
+		    " open to be called on", p.username);
+		goto end;
+	}
+	host = relay_wildcard(api->cfg.relay) ? rq->local :
+	    relay_host(api->cfg.relay);
+	if (host == NULL || *host == '\0') {
+		api_error(rs, 503, "relay_full", "the relay's address is not"
+		    " known here");
+		goto end;
+	}
+	snprintf(addr, sizeof(addr), strchr(host, ':') != NULL ? "[%s]:%d" :
+	    "%s:%d", host, relay_port(api->cfg.relay));
+	switch (relay_offer(api->cfg.relay, a.username, p.username, token,
+	    &ms)) {
+	case RELAY_OFFER_OK:
+		break;
+	case RELAY_OFFER_RATE:
+		api_error(rs, 429, "rate_limited", "%s asked for the relay too"
+		    " often; try in a minute", a.username);
+		goto end;
+	case RELAY_OFFER_USER_FULL:
+		api_error(rs, 429, "rate_limited", "%s or %s is at the relay too"
+		    " many times at once", a.username, p.username);
+		goto end;
+	default:
+		api_error(rs, 503, "relay_full", "the relay is full; try later");
+		goto end;
+	}
+	secs = (json_int_t)((ms + 999) / 1000);
+	call = json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "relay", "from",
+	    a.username, "token", token, "relay", addr, "expires_in", secs);
+	/* json_dumpb: no malloc'd string inside the request's arena. */
+	n = call != NULL ? json_dumpb(call, ev, sizeof(ev) - 1, JSON_COMPACT) :
+	    0;
+	json_decref(call);
+	if (n == 0 || n >= sizeof(ev)) {
+		api_error(rs, 500, "internal", "out of memory");
+		goto end;
+	}
+	ev[n] = '\0';
+	if (api->cfg.push != NULL)
+		push_publish(api->cfg.push, p.username, ev);
+	answer(rs, 200, json_pack("{s:s, s:s, s:I}", "token", token, "relay",
+	    addr, "expires_in", secs));
+end:
+	sodium_memzero(token, sizeof(token));
+	sodium_memzero(ev, sizeof(ev));
+	json_decref(o);
+}
+
 /* --- routing --- */
 
 typedef void (*handler)(struct api *, const struct api_request *,
@@ -1400,6 +1493,7 @@ static const struct route {
 	{ "/session", true, h_session },
 	{ "/healthz", false, h_healthz },
 	{ "/events", false, h_events },
+	{ "/relay", true, h_relay },
 };
 
 void

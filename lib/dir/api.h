@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "dir/push.h"
+#include "dir/relay.h"
 #include "dir/store.h"
 
 struct api_config {
@@ -21,6 +22,10 @@ struct api_config {
 	int64_t auth_window_ms;	/* a signature's time, either way of now */
 	size_t replay_slots;	/* signatures remembered within the window */
 	struct push *push;	/* GET /events; NULL: no such endpoint */
+	struct relay *relay;	/* POST /relay; NULL: no such endpoint */
+	/* A relay call reaches a peer only through a stream of this
+	 * daemon's (one daemon per SQLite file): without one, 409. */
+	bool relay_needs_stream;
 };
 
 /* Returns the query argument named key, or NULL. */
@@ -38,6 +43,8 @@ struct api_request {
 				 * query undecoded; NULL: path */
 	const char *signature;	/* the Chat-Signature header, or NULL */
 	const char *last_event_id;	/* the Last-Event-ID header, or NULL */
+	const char *local;	/* numeric address the request reached;
+				 * NULL: unknown */
 };
 
 struct api_stream;

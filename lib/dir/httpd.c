@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sys/socket.h>
 
 #include "dir/httpd.h"
 #include "core/log.h"
@@ -60,6 +61,7 @@ struct req {
 	char method[16];
 	char path[LOGGED_PATH];
 	char remote[NETADDR_HOSTLEN];
+	char local[NETADDR_HOSTLEN];	/* where it came to */
 };
 
 static void
@@ -210,6 +212,8 @@ req_new(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct httpd *h = cls;
 	struct req *r = calloc(1, sizeof(*r));
 	const union MHD_ConnectionInfo *ci;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 	int port;
 
 	if (r == NULL)
@@ -223,6 +227,10 @@ req_new(void *cls, const char *uri, struct MHD_Connection *conn)
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL)
 		netaddr_format(ci->client_addr, r->remote, &port);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL && getsockname(ci->connect_fd, (struct sockaddr *)&ss,
+	    &sl) == 0)
+		netaddr_format((struct sockaddr *)&ss, r->local, &port);
 	atomic_fetch_add(&h->active, 1);
 	return r;
 }
@@ -239,6 +247,7 @@ request_of(struct req *r, struct MHD_Connection *conn, const char *method,
 		.body = r->body,
 		.body_len = r->len,
 		.remote = r->remote,
+		.local = r->local,
 		.target = r->target,
 		.signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    SIG_HEADER),

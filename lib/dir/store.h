@@ -76,6 +76,8 @@ typedef int (*store_message_fn)(void *arg, const struct store_message *m);
 
 struct store;
 
+/* True when the database argument names a PostgreSQL server. */
+bool store_is_pg(const char *db);
 /* Opens (creating and migrating as needed) the database. On failure *err
  * says why, and a file that is not ours is left untouched. */
 enum store_status store_open(const struct store_opts *opts,

@@ -50,7 +50,4 @@ struct store {
 extern const struct store_backend store_sqlite_backend;
 extern const struct store_backend store_pg_backend;
 
-/* True when the database argument names a PostgreSQL server. */
-bool store_is_pg(const char *db);
-
 #endif

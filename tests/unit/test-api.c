@@ -58,7 +58,8 @@ call_sig(struct fixture *f, const char *method, const char *path,
 {
 	char target[1024];
 	struct api_request rq = { method, path, arg, (void *)query, body,
-	    body != NULL ? strlen(body) : 0, "127.0.0.1", target, sig, NULL };
+	    body != NULL ? strlen(body) : 0, "127.0.0.1", target, sig, NULL,
+	    "127.0.0.1" };
 	struct api_response rs;
 	json_t *o;
 
