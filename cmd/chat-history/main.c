@@ -186,7 +186,7 @@ poll_follow(struct dirclient *dc, struct dc_query *q, struct history *h,
 }
 
 /* A relay call: a peer who could not reach this user waits at the relay
- * with a token of its own (chat-protocol(7), RELAY); chat-listen joins it.
+ * with the token both sides bind with (chat-protocol(7), RELAY); chat-listen joins it.
  * Printed as it came, when it is one. */
 static void
 print_call(struct history *h, json_t *ev)
