@@ -57,7 +57,8 @@ drain(struct push_stream *s)
 static void
 event(struct push *p, int64_t id, const char *from, const char *to)
 {
-	push_store_event(p, &(struct store_event){ id, from, to });
+	push_store_event(p, &(struct store_event){ .id = id, .from = from,
+	    .to = to });
 }
 
 static void
