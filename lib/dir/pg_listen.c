@@ -1,5 +1,6 @@
 /* pg_listen: the PostgreSQL backend's LISTEN connection, reconnecting by
- * itself, so that streams hear of writes made through any daemon. */
+ * itself, so that streams hear of writes made, and events published,
+ * through any daemon. */
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -28,7 +29,7 @@ struct pg_listen {
 
 /* "ID:FROM:TO" into ev; false when it is no such thing. */
 static bool
-parse(char *payload, struct store_event *ev)
+parse_message(char *payload, struct store_event *ev)
 {
 	char *from = strchr(payload, ':'), *to;
 
@@ -36,10 +37,38 @@ parse(char *payload, struct store_event *ev)
 		return false;
 	*from++ = '\0';
 	*to++ = '\0';
+	ev->kind = STORE_EV_MESSAGE;
 	ev->from = from;
 	ev->to = to;
 	return parse_int(payload, 1, INT64_MAX, &ev->id) &&
 	    valid_username(from) && valid_username(to);
+}
+
+/* "USER\nJSON" (store_publish) into ev; false when it is no such thing. */
+static bool
+parse_published(char *payload, struct store_event *ev)
+{
+	char *json = strchr(payload, '\n');
+
+	if (json == NULL)
+		return false;
+	*json++ = '\0';
+	ev->kind = STORE_EV_PUBLISHED;
+	ev->user = payload;
+	ev->json = json;
+	return valid_username(payload) && strchr(json, '\n') == NULL;
+}
+
+/* A notification into ev, by its channel. */
+static bool
+parse(const PGnotify *n, struct store_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (strcmp(n->relname, PG_LISTEN_CHANNEL) == 0)
+		return parse_message(n->extra, ev);
+	if (strcmp(n->relname, PG_PUSH_CHANNEL) == 0)
+		return parse_published(n->extra, ev);
+	return false;
 }
 
 /* Waits ms, or less when told to stop: true when told. */
@@ -68,7 +97,7 @@ listen_conn(struct pg_listen *l)
 		PQfinish(pg);
 		return NULL;
 	}
-	r = PQexec(pg, "LISTEN " PG_LISTEN_CHANNEL);
+	r = PQexec(pg, "LISTEN " PG_LISTEN_CHANNEL "; LISTEN " PG_PUSH_CHANNEL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		PQclear(r);
 		PQfinish(pg);
@@ -100,7 +129,7 @@ serve(struct pg_listen *l, PGconn *pg)
 		while ((n = PQnotifies(pg)) != NULL) {
 			struct store_event ev;
 
-			if (parse(n->extra, &ev))
+			if (parse(n, &ev))
 				l->fn(l->arg, &ev);
 			PQfreemem(n);
 		}
@@ -128,8 +157,8 @@ listen_main(void *arg)
 			continue;
 		}
 		if (!up)
-			log_event("info", "listen", json_pack("{s:s}",
-			    "channel", PG_LISTEN_CHANNEL));
+			log_event("info", "listen", json_pack("{s:[s,s]}",
+			    "channels", PG_LISTEN_CHANNEL, PG_PUSH_CHANNEL));
 		up = true;
 		wait = RETRY_MIN_MS;
 		/* Whatever was committed while no one listened. */

@@ -1,6 +1,7 @@
 /* push: server-sent event streams of the directory (GET /events), fed by
- * the store's message events; a stream with nothing to say is parked by
- * its server, so a waiting client holds no thread. */
+ * the store's events (messages, and events published through any
+ * daemon); a stream with nothing to say is parked by its server, so a
+ * waiting client holds no thread. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -179,7 +180,8 @@ push_free(struct push *p)
 void
 push_publish(struct push *p, const char *user, const char *json)
 {
-	char ev[EVENT_MAX + 16];
+	/* As large as the store carries from another daemon. */
+	char ev[STORE_PUBLISH_MAX + 16];
 	int n;
 
 	/* One line of data: a JSON object with a newline in it is no
@@ -229,6 +231,10 @@ push_store_event(void *arg, const struct store_event *ev)
 	char buf[EVENT_MAX];
 	size_t n = 0;
 
+	if (ev != NULL && ev->kind == STORE_EV_PUBLISHED) {
+		push_publish(p, ev->user, ev->json);
+		return;
+	}
 	if (ev != NULL && (!valid_username(ev->from) ||
 	    !valid_username(ev->to) ||
 	    (n = message_event(buf, sizeof(buf), ev->id, ev->from,

@@ -1,7 +1,8 @@
 /* push: the directory's push channel: server-sent event streams, one per
- * GET /events, fed by the store's message events and by push_publish. It
- * knows no HTTP server: a stream is read piecewise and asks its server,
- * through a waker, to stop polling it while it has nothing to say. */
+ * GET /events, fed by the store's events: messages, and events published
+ * (store_publish) through any daemon. It knows no HTTP server: a stream
+ * is read piecewise and asks its server, through a waker, to stop
+ * polling it while it has nothing to say. */
 #ifndef CHAT_PUSH_H
 #define CHAT_PUSH_H
 
@@ -49,15 +50,18 @@ struct push *push_new(const struct push_config *cfg);
 void push_shutdown(struct push *p);
 void push_free(struct push *p);
 
-/* Publishes one event to every stream of user (ASCII case-insensitive):
- * json is one JSON object on one line, sent as the data of an event
- * without an id, so it is live only: a stream that resumes later does
- * not see it again. The NAT work sends {"type":"ring",...} through it. */
+/* Publishes one event to the streams of user (ASCII case-insensitive) on
+ * this daemon: json is one JSON object on one line, at most
+ * STORE_PUBLISH_MAX bytes, sent as the data of an event without an id, so
+ * it is live only: a stream that resumes later does not see it again.
+ * The API publishes through store_publish instead, which reaches the
+ * streams on every daemon of the database and ends here, once on each. */
 void push_publish(struct push *p, const char *user, const char *json);
 
 /* A store_event_fn: a message event goes to the streams of its sender
- * and of its receiver and into the replay ring; NULL (events may have
- * been missed) sends every stream a resync and empties the ring. */
+ * and of its receiver and into the replay ring; a published event goes
+ * to push_publish; NULL (events may have been missed) sends every
+ * stream a resync and empties the ring. */
 void push_store_event(void *p, const struct store_event *ev);
 
 /* Opens a stream for user. has_after: the client saw the events up to

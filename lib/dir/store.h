@@ -23,10 +23,14 @@ enum store_status {
 	STORE_TOO_NEW,		/* open: written by a newer chat-dird */
 	STORE_IO,		/* open: cannot open or create the file */
 	STORE_KEY_MISMATCH,	/* the name is bound to another key */
+	STORE_INVALID,		/* publish: a bad name, or an event too large */
 };
 
 #define STORE_KEY_MAX 64	/* bytes of a public key, as text */
 #define STORE_CANDIDATES_MAX 1024	/* bytes of a peer's candidates, as JSON */
+/* Bytes of a published event's user, a newline and its JSON: PostgreSQL
+ * refuses a NOTIFY payload of 8000 bytes or more. */
+#define STORE_PUBLISH_MAX 7999
 
 struct store_opts {
 	const char *path;	/* a SQLite file, or a postgresql:// URL */
@@ -125,21 +129,44 @@ enum store_status store_friends(struct store *s, const char *username,
 enum store_status store_messages_create(struct store *s,
     struct store_new_message *msgs, size_t n, int64_t now, size_t *bad);
 
-/* A message committed, by this daemon or another on the same database. */
+enum store_event_kind {
+	STORE_EV_MESSAGE = 0,	/* a message committed: id, from, to */
+	STORE_EV_PUBLISHED,	/* store_publish: user, json */
+};
+
+/* A message committed, or an event published, by this daemon or another
+ * on the same database. Borrowed strings: valid only during the
+ * callback. */
 struct store_event {
+	enum store_event_kind kind;
 	int64_t id;
 	const char *from;
 	const char *to;
+	const char *user;	/* published: whose streams it is for */
+	const char *json;	/* published: one JSON object, one line */
 };
 /* ev NULL: events may have been missed (a lost connection, now back). */
 typedef void (*store_event_fn)(void *arg, const struct store_event *ev);
 
-/* From now on fn hears of every message committed: on SQLite from the
- * writing thread after its commit; on PostgreSQL from a thread of the
- * store's that LISTENs on a connection of its own (the writes NOTIFY in
- * their transaction) and reconnects by itself. Call at most once, before
- * serving. */
+/* From now on fn hears of every message committed and every event
+ * published: on SQLite from the writing (or publishing) thread, after its
+ * commit; on PostgreSQL from a thread of the store's that LISTENs on a
+ * connection of its own (the writes NOTIFY in their transaction) and
+ * reconnects by itself. Call at most once, before serving. */
 enum store_status store_watch(struct store *s, store_event_fn fn, void *arg);
+
+/* Publishes a live event for user's streams on every daemon of the
+ * database: the watcher (store_watch) of each store open on it, this one
+ * included, hears it once as a STORE_EV_PUBLISHED event. Nothing is kept:
+ * a daemon not listening then never hears it (and hears NULL once it
+ * listens again). On SQLite, one daemon per file, this store's watcher
+ * hears it before the call returns; on PostgreSQL it is a NOTIFY on the
+ * channel chat_push, heard by every LISTEN thread, this store's too, so
+ * the publisher does not deliver it itself. STORE_INVALID when user is
+ * no valid name, json holds a newline, or the two with a newline between
+ * are over STORE_PUBLISH_MAX bytes. */
+enum store_status store_publish(struct store *s, const char *user,
+    const char *json);
 
 /* A conversation (peer2 != NULL: both ways between peer1 and peer2) or an
  * inbox (peer2 == NULL: messages to peer1), ids > after, oldest first, at

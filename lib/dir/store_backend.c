@@ -26,6 +26,7 @@ store_strerror(enum store_status st)
 	case STORE_TOO_NEW: return "database is from a newer chat-dird";
 	case STORE_IO: return "cannot open database";
 	case STORE_KEY_MISMATCH: return "the name is bound to another key";
+	case STORE_INVALID: return "invalid or oversized event";
 	}
 	return "unknown error";
 }
@@ -141,4 +142,15 @@ enum store_status
 store_watch(struct store *s, store_event_fn fn, void *arg)
 {
 	return s->be->watch(s, fn, arg);
+}
+
+enum store_status
+store_publish(struct store *s, const char *user, const char *json)
+{
+	/* Checked here so that both backends refuse the same events. */
+	if (!valid_username(user) || json == NULL ||
+	    strchr(json, '\n') != NULL ||
+	    strlen(user) + 1 + strlen(json) > STORE_PUBLISH_MAX)
+		return STORE_INVALID;
+	return s->be->publish(s, user, json);
 }

@@ -40,6 +40,9 @@ struct store_backend {
 	    size_t len);
 	enum store_status (*watch)(struct store *s, store_event_fn fn,
 	    void *arg);
+	/* Called with arguments store_publish checked. */
+	enum store_status (*publish)(struct store *s, const char *user,
+	    const char *json);
 };
 
 /* The first member of every backend's handle. */

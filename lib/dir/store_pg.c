@@ -67,7 +67,7 @@ enum stmt {
 	ST_RELEASE, ST_LOGOUT,
 	ST_PEERS, ST_PEERS_ONLINE, ST_FRIEND_ADD, ST_FRIENDS, ST_PEER_IDS,
 	ST_MSG_BY_UID, ST_CONV, ST_INBOX, ST_CONV_FLOOR, ST_INBOX_FLOOR,
-	ST_HEALTH,
+	ST_HEALTH, ST_PUBLISH,
 	ST_COUNT
 };
 
@@ -125,6 +125,7 @@ static const char *const sql[ST_COUNT] = {
 	[ST_INBOX_FLOOR] = "SELECT m.id FROM messages m WHERE m.receiver = $1"
 	    " AND m.id > $2 ORDER BY m.id DESC LIMIT 1 OFFSET $3",
 	[ST_HEALTH] = "SELECT 1",
+	[ST_PUBLISH] = "SELECT pg_notify('" PG_PUSH_CHANNEL "', $1)",
 };
 
 struct conn {
@@ -834,6 +835,29 @@ pg_watch(struct store *base, store_event_fn fn, void *arg)
 	return s->listen != NULL ? STORE_OK : STORE_FAILED;
 }
 
+/* A NOTIFY of "USER\nJSON", outside any transaction, so sent at once.
+ * Every daemon's LISTEN connection hears it, this one's too, and hands
+ * it to its watcher: delivered here as well, it would come twice. A
+ * connection found broken (the server restarted) is opened again and the
+ * NOTIFY sent once more; only a server that committed it and then broke
+ * the connection before answering would make listeners hear it twice. */
+static enum store_status
+pg_publish(struct store *base, const char *user, const char *json)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	char payload[STORE_PUBLISH_MAX + 1];
+	const char *vals[] = { payload };
+	PGresult *r;
+	enum store_status st;
+	int n = snprintf(payload, sizeof(payload), "%s\n%s", user, json);
+
+	if (n < 0 || (size_t)n >= sizeof(payload))
+		return STORE_INVALID;
+	st = one(s, ST_PUBLISH, 1, vals, true, &r);
+	PQclear(r);
+	return st;
+}
+
 /* A message's uid: the client's, or a fresh one. */
 static void
 uid_fill(struct store_new_message *m)
@@ -1443,4 +1467,5 @@ const struct store_backend store_pg_backend = {
 	.messages_floor = pg_messages_floor,
 	.plan = pg_plan,
 	.watch = pg_watch,
+	.publish = pg_publish,
 };

@@ -1290,8 +1290,10 @@ publish(struct sq_store *s, struct job *group)
 		for (size_t i = 0; j->res == STORE_OK && i < j->n; i++)
 			if (j->msgs[i].created)
 				s->watch_fn(s->watch_arg, &(struct store_event){
-				    j->msgs[i].id, j->msgs[i].sender,
-				    j->msgs[i].receiver });
+				    .kind = STORE_EV_MESSAGE,
+				    .id = j->msgs[i].id,
+				    .from = j->msgs[i].sender,
+				    .to = j->msgs[i].receiver });
 }
 
 static enum store_status
@@ -1301,6 +1303,18 @@ sq_watch(struct store *base, store_event_fn fn, void *arg)
 
 	s->watch_fn = fn;
 	s->watch_arg = arg;
+	return STORE_OK;
+}
+
+/* One daemon per file: its own watcher is every watcher there is. */
+static enum store_status
+sq_publish(struct store *base, const char *user, const char *json)
+{
+	struct sq_store *s = (struct sq_store *)base;
+
+	if (s->watch_fn != NULL)
+		s->watch_fn(s->watch_arg, &(struct store_event){
+		    .kind = STORE_EV_PUBLISHED, .user = user, .json = json });
 	return STORE_OK;
 }
 
@@ -1554,4 +1568,5 @@ const struct store_backend store_sqlite_backend = {
 	.messages_floor = sq_messages_floor,
 	.plan = sq_plan,
 	.watch = sq_watch,
+	.publish = sq_publish,
 };

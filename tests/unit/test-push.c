@@ -57,7 +57,8 @@ drain(struct push_stream *s)
 static void
 event(struct push *p, int64_t id, const char *from, const char *to)
 {
-	push_store_event(p, &(struct store_event){ id, from, to });
+	push_store_event(p, &(struct store_event){ .id = id, .from = from,
+	    .to = to });
 }
 
 static void
@@ -203,6 +204,53 @@ ring_and_buffer_overflow(void **state)
 	push_free(p);
 }
 
+/* A published event from the store (this daemon's or another's) goes to
+ * the user's streams only, live: not into the ring, not replayed. */
+static void
+published_events_reach_the_user(void **state)
+{
+	struct push *p = push_new(&(struct push_config){ 0 });
+	struct waker_state wb = { 0 }, wc = { 0 };
+	struct push_stream *b, *c;
+	static char big[STORE_PUBLISH_MAX];
+	const char *relay = "{\"type\":\"relay\",\"from\":\"alice\"}";
+	char want[STORE_PUBLISH_MAX + 16];
+	size_t n;
+
+	(void)state;
+	b = open_as(p, "bob", false, 0, &wb);
+	c = open_as(p, "carol", false, 0, &wc);
+	drain(b);
+	drain(c);
+	push_store_event(p, &(struct store_event){ .kind = STORE_EV_PUBLISHED,
+	    .user = "BOB", .json = relay });
+	assert_int_equal(wb.resumes, 1);
+	assert_string_equal(drain(b), "data: {\"type\":\"relay\",\"from\":"
+	    "\"alice\"}\n\n");
+	assert_int_equal(wc.resumes, 0);
+	assert_string_equal(drain(c), "");
+	/* as large as the store carries: "bob", a newline and the JSON */
+	n = STORE_PUBLISH_MAX - 4;
+	memset(big, 'x', n);
+	big[0] = '"';
+	big[n - 1] = '"';
+	big[n] = '\0';
+	push_store_event(p, &(struct store_event){ .kind = STORE_EV_PUBLISHED,
+	    .user = "bob", .json = big });
+	snprintf(want, sizeof(want), "data: %s\n\n", big);
+	assert_string_equal(drain(b), want);
+	push_close(b);
+	/* nothing of it is kept for a stream that resumes */
+	push_store_event(p, &(struct store_event){ .id = 3, .from = "alice",
+	    .to = "carol" });
+	drain(c);
+	b = open_as(p, "bob", true, 2, &wb);
+	assert_string_equal(drain(b), ": chat-dird events\n\n");
+	push_close(b);
+	push_close(c);
+	push_free(p);
+}
+
 int
 main(void)
 {
@@ -211,6 +259,7 @@ main(void)
 		cmocka_unit_test(limits),
 		cmocka_unit_test(resuming),
 		cmocka_unit_test(ring_and_buffer_overflow),
+		cmocka_unit_test(published_events_reach_the_user),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /* Unit tests for lib/dir/store_pg.c on a real PostgreSQL: the one whose
  * socket folder CHAT_TEST_PG names (tests/pg-cluster starts it; without
  * it every test is skipped). Each test gets a fresh database. */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -281,6 +284,141 @@ candidates_and_migration(void **state)
 	store_close(s);
 }
 
+/* What a store's watcher heard, from its LISTEN thread. */
+struct heard {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int messages, published, nulls;
+	char user[USERNAME_MAX + 1];
+	char json[STORE_PUBLISH_MAX + 1];
+};
+
+static void
+hear(void *arg, const struct store_event *ev)
+{
+	struct heard *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	if (ev == NULL) {
+		h->nulls++;
+	} else if (ev->kind == STORE_EV_PUBLISHED) {
+		h->published++;
+		snprintf(h->user, sizeof(h->user), "%s", ev->user);
+		snprintf(h->json, sizeof(h->json), "%s", ev->json);
+	} else {
+		h->messages++;
+	}
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Waits up to 10 s for the count at *count to reach n: what it is. */
+static int
+wait_for(struct heard *h, const int *count, int n)
+{
+	struct timespec t;
+	int got;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += 10;
+	pthread_mutex_lock(&h->mu);
+	while (*count < n && pthread_cond_timedwait(&h->cv, &h->mu, &t) !=
+	    ETIMEDOUT)
+		;
+	got = *count;
+	pthread_mutex_unlock(&h->mu);
+	return got;
+}
+
+static int
+count_of(struct heard *h, const int *count)
+{
+	int got;
+
+	pthread_mutex_lock(&h->mu);
+	got = *count;
+	pthread_mutex_unlock(&h->mu);
+	return got;
+}
+
+/* Notifications are heard in commit order: once a message written after
+ * them is heard, everything published before it has been. */
+static void
+flush(struct store *s, struct heard *a, struct heard *b, int messages)
+{
+	struct store_new_message m = msg("alice", "bob", "x", NULL);
+	size_t bad;
+
+	assert_int_equal(store_messages_create(s, &m, 1, 20, &bad), STORE_OK);
+	assert_int_equal(wait_for(a, &a->messages, messages), messages);
+	assert_int_equal(wait_for(b, &b->messages, messages), messages);
+}
+
+/* Two handles on one database, as two daemons: an event published
+ * through one is heard once by the watcher of each, its own included;
+ * one too large for a NOTIFY, or one not ours, is heard by none. */
+static void
+publish_reaches_every_daemon_once(void **state)
+{
+	struct fixture *f = *state;
+	struct store_opts o = { .path = f->url, .pool = 1 };
+	struct heard a = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	struct heard b = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	static char big[STORE_PUBLISH_MAX + 1];
+	const char *relay = "{\"type\":\"relay\",\"from\":\"alice\"}";
+	char dbname[128];
+	const char *p;
+	struct store *s2;
+	char err[256];
+	bool created;
+
+	NEED_PG();
+	assert_int_equal(store_open(&o, &s2, err, sizeof(err)), STORE_OK);
+	assert_int_equal(reg(f->s, "alice", NULL, &created), STORE_OK);
+	assert_int_equal(reg(f->s, "bob", NULL, &created), STORE_OK);
+	assert_int_equal(store_watch(f->s, hear, &a), STORE_OK);
+	assert_int_equal(store_watch(s2, hear, &b), STORE_OK);
+	/* each listens once it has said so */
+	assert_int_equal(wait_for(&a, &a.nulls, 1), 1);
+	assert_int_equal(wait_for(&b, &b.nulls, 1), 1);
+
+	assert_int_equal(store_publish(f->s, "Bob", relay), STORE_OK);
+	assert_int_equal(wait_for(&b, &b.published, 1), 1);
+	assert_int_equal(wait_for(&a, &a.published, 1), 1);
+	flush(s2, &a, &b, 1);
+	assert_int_equal(count_of(&a, &a.published), 1);
+	assert_int_equal(count_of(&b, &b.published), 1);
+	assert_string_equal(b.user, "Bob");
+	assert_string_equal(b.json, relay);
+	assert_string_equal(a.json, relay);
+
+	/* the largest payload PostgreSQL takes, then one byte more */
+	memset(big, 'x', STORE_PUBLISH_MAX - 4);
+	assert_int_equal(store_publish(s2, "bob", big), STORE_OK);
+	assert_int_equal(wait_for(&a, &a.published, 2), 2);
+	assert_int_equal(wait_for(&b, &b.published, 2), 2);
+	assert_int_equal(strlen(a.json), STORE_PUBLISH_MAX - 4);
+	big[STORE_PUBLISH_MAX - 4] = 'x';
+	assert_int_equal(store_publish(s2, "bob", big), STORE_INVALID);
+	assert_int_equal(store_publish(f->s, "bob", "{\n}"), STORE_INVALID);
+
+	/* notifications not in our form are dropped */
+	p = strstr(f->url, "///") + 3;
+	snprintf(dbname, sizeof(dbname), "%.*s", (int)strcspn(p, "?"), p);
+	sql(dbname, "NOTIFY chat_push, 'no newline'");
+	sql(dbname, "SELECT pg_notify('chat_push', E'-bad\\n{}')");
+	sql(dbname, "SELECT pg_notify('chat_push', E'bob\\n{}\\n{}')");
+	flush(f->s, &a, &b, 2);
+	assert_int_equal(count_of(&a, &a.published), 2);
+	assert_int_equal(count_of(&b, &b.published), 2);
+	/* their LISTEN threads end before the watchers' state goes */
+	store_close(s2);
+	store_close(f->s);
+	f->s = NULL;
+}
+
 /* Databases that are not ours, or newer, are refused and left alone. */
 static void
 refuses_foreign_and_newer(void **state)
@@ -323,6 +461,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(candidates_and_migration,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    publish_reaches_every_daemon_once, setup, teardown),
 	};
 
 	if (sodium_init() < 0)

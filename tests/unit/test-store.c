@@ -690,6 +690,78 @@ concurrent_writers_share_commits(void **state)
 	assert_int_equal(stored, n);
 }
 
+/* What a watcher heard: the count of each kind, the last of each. */
+struct heard {
+	int messages, published, nulls;
+	int64_t id;
+	char from[USERNAME_MAX + 1], to[USERNAME_MAX + 1];
+	char user[USERNAME_MAX + 1];
+	char json[STORE_PUBLISH_MAX + 1];
+};
+
+static void
+hear(void *arg, const struct store_event *ev)
+{
+	struct heard *h = arg;
+
+	if (ev == NULL) {
+		h->nulls++;
+	} else if (ev->kind == STORE_EV_PUBLISHED) {
+		h->published++;
+		snprintf(h->user, sizeof(h->user), "%s", ev->user);
+		snprintf(h->json, sizeof(h->json), "%s", ev->json);
+	} else {
+		h->messages++;
+		h->id = ev->id;
+		snprintf(h->from, sizeof(h->from), "%s", ev->from);
+		snprintf(h->to, sizeof(h->to), "%s", ev->to);
+	}
+}
+
+/* One daemon per file: a published event is heard at once, from the
+ * publishing call, by the one watcher; a bad one is refused. */
+static void
+publish_is_heard_at_once(void **state)
+{
+	struct fixture *f = *state;
+	static char big[STORE_PUBLISH_MAX + 1];
+	const char *relay = "{\"type\":\"relay\",\"from\":\"alice\"}";
+	struct heard h = { 0 };
+	struct store_new_message m = { .sender = "alice", .receiver = "bob",
+	    .content = "hi", .content_len = 2 };
+	size_t bad;
+
+	/* no watcher yet: published to no one */
+	assert_int_equal(store_publish(f->s, "bob", "{}"), STORE_OK);
+	assert_int_equal(store_watch(f->s, hear, &h), STORE_OK);
+	assert_int_equal(store_publish(f->s, "Bob", relay), STORE_OK);
+	assert_int_equal(h.published, 1);
+	assert_string_equal(h.user, "Bob");
+	assert_string_equal(h.json, relay);
+	assert_int_equal(h.messages, 0);
+	/* a message is a message event */
+	reg(f->s, "alice");
+	reg(f->s, "bob");
+	assert_int_equal(store_messages_create(f->s, &m, 1, 5, &bad),
+	    STORE_OK);
+	assert_int_equal(h.messages, 1);
+	assert_int_equal(h.id, m.id);
+	assert_string_equal(h.from, "alice");
+	assert_string_equal(h.to, "bob");
+	assert_int_equal(h.published, 1);
+	/* refused: a bad name, a second line, a payload over the limit */
+	assert_int_equal(store_publish(f->s, "-bob", "{}"), STORE_INVALID);
+	assert_int_equal(store_publish(f->s, "bob", "{\n}"), STORE_INVALID);
+	memset(big, 'x', STORE_PUBLISH_MAX - 3);
+	assert_int_equal(store_publish(f->s, "bob", big), STORE_INVALID);
+	assert_int_equal(h.published, 1);
+	big[STORE_PUBLISH_MAX - 4] = '\0';
+	assert_int_equal(store_publish(f->s, "bob", big), STORE_OK);
+	assert_int_equal(h.published, 2);
+	assert_int_equal(strlen(h.json), STORE_PUBLISH_MAX - 4);
+	assert_int_equal(h.nulls, 0);
+}
+
 static void
 migrates_a_seed_database(void **state)
 {
@@ -777,6 +849,8 @@ main(void)
 		    wal_stays_bounded_under_constant_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    concurrent_writers_share_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(publish_is_heard_at_once,
+		    setup, teardown),
 	};
 
 	if (sodium_init() < 0)
