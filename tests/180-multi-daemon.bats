@@ -279,6 +279,41 @@ wait_for() {
 	jq -e 'select(.uid == "via-b") | .text == "from b"' "$W/follow"
 }
 
+@test "a relay call asked through one daemon reaches the peer's stream on another, once, and its relay splices" {
+	setup_daemons 2
+	curl -sN "http://127.0.0.1:${DPORT[1]}/events?username=bob" >"$W/ev1" 3>&- &
+	echo $! >>"$W/pids"
+	wait_for "$W/ev1" '^: chat-dird events' 2
+	CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /relay '{"username":"alice","peer":"bob"}'
+	expect 200 ".relay == \"127.0.0.1:$(jq -r .relay_port "$W/d2.out")\""
+	token=$(jq -r .token <<<"$body")
+	wait_for "$W/ev1" '"type":"relay"' 2
+	grep '"type":"relay"' "$W/ev1" | cut -c7- | jq -e --arg t "$token" '.from == "alice" and .token == $t'
+	# A message after it comes after it: the call came once.
+	CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /message/create/ \
+		'{"sender":"alice","receiver":"bob","content":"after","uid":"after-call"}'
+	expect 201
+	wait_for "$W/ev1" "^id: $(jq -r .message_id <<<"$body")\$" 2
+	[ "$(grep -c '"type":"relay"' "$W/ev1")" -eq 1 ]
+	run python3 - "$(jq -r .relay_port "$W/d2.out")" "$token" <<'EOF2'
+import socket, sys
+port, tok = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
+a = socket.create_connection(("127.0.0.1", port), timeout=5)
+b = socket.create_connection(("127.0.0.1", port), timeout=5)
+a.sendall(b"CRL1" + tok)
+b.sendall(b"CRL1" + tok)
+print(a.recv(1).hex(), b.recv(1).hex())
+a.sendall(b"across")
+print(b.recv(6).decode())
+EOF2
+	[ "$status" -eq 0 ]
+	[ "$output" = $'00 00\nacross' ]
+	# A daemon cannot see the streams of the others: no 409 here.
+	register carol
+	CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /relay '{"username":"alice","peer":"carol"}'
+	expect 200
+}
+
 @test "PostgreSQL stopped and started under a follower: it resyncs and misses nothing, no daemon restarted" {
 	setup_daemons 2
 	CHAT_POLL_SECONDS=100000 chat-history -s "http://127.0.0.1:${DPORT[1]}" \

@@ -1460,8 +1460,12 @@ h_relay(struct api *api, const struct api_request *rq,
 		goto end;
 	}
 	ev[n] = '\0';
-	if (api->cfg.push != NULL)
-		push_publish(api->cfg.push, p.username, ev);
+	/* Through the store: on PostgreSQL the peer's stream may be held by
+	 * another daemon of the database. */
+	if ((st = store_publish(api->store, p.username, ev)) != STORE_OK) {
+		store_error(rs, st);
+		goto end;
+	}
 	answer(rs, 200, json_pack("{s:s, s:s, s:I}", "token", token, "relay",
 	    addr, "expires_in", secs));
 end:
