@@ -26,6 +26,14 @@ chat-dird          n        --replay-cache
 chat-dird          user     --release
 chat-dird          addr     --stun
 chat-dird          -        --no-stun
+chat-dird          addr     --relay
+chat-dird          -        --no-relay
+chat-dird          seconds  --relay-ttl
+chat-dird          n        --relay-rate
+chat-dird          n        --relay-max-conns
+chat-dird          n        --relay-max-total
+chat-dird          bytes    --relay-max-bytes
+chat-dird          seconds  --relay-max-seconds
 chat-dird          n        --max-streams
 chat-dird          n        --max-user-streams
 chat-dird          seconds  --heartbeat
