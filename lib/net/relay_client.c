@@ -101,33 +101,39 @@ relay_answer(int fd, char *err, size_t errlen)
 }
 
 int
-relay_join(const char *host, int port, const char *token_hex,
-    int64_t connect_ms, int64_t wait_ms, char *err, size_t errlen)
+relay_wait(int fd, int64_t wait_ms, char *err, size_t errlen)
 {
-	char why[256];
-	int64_t deadline;
+	int64_t deadline = mono_ms() + wait_ms;
 	struct pollfd p;
-	int fd, rc;
+	int rc;
 
-	if ((fd = relay_bind(host, port, token_hex, connect_ms, err,
-	    errlen)) < 0)
-		return -1;
-	deadline = mono_ms() + wait_ms;
 	for (;;) {
 		p = (struct pollfd){ .fd = fd, .events = POLLIN };
 		if (mono_ms() >= deadline ||
 		    poll(&p, 1, (int)(deadline - mono_ms())) == 0) {
-			snprintf(err, errlen, "relay %s:%d: the other side did "
-			    "not join in time", host, port);
-			close(fd);
+			snprintf(err, errlen, "the other side did not join in "
+			    "time");
 			return -1;
 		}
-		if ((rc = relay_answer(fd, why, sizeof(why))) == 1)
-			return fd;
-		if (rc < 0) {
-			snprintf(err, errlen, "relay %s:%d: %s", host, port, why);
-			close(fd);
-			return -1;
-		}
+		if ((rc = relay_answer(fd, err, errlen)) != 0)
+			return rc > 0 ? 0 : -1;
 	}
+}
+
+int
+relay_join(const char *host, int port, const char *token_hex,
+    int64_t connect_ms, int64_t wait_ms, char *err, size_t errlen)
+{
+	char why[256];
+	int fd;
+
+	if ((fd = relay_bind(host, port, token_hex, connect_ms, err,
+	    errlen)) < 0)
+		return -1;
+	if (relay_wait(fd, wait_ms, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "relay %s:%d: %s", host, port, why);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

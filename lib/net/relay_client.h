@@ -37,6 +37,9 @@ int relay_bind(const char *host, int port, const char *token_hex,
  * failed, with why in err. */
 int relay_answer(int fd, char *err, size_t errlen);
 
+/* Waits up to wait_ms for the answer on fd: 0 joined, -1 refused,
+ * failed or too late, with why in err. */
+int relay_wait(int fd, int64_t wait_ms, char *err, size_t errlen);
 /* relay_bind, then waits up to wait_ms for the answer: the descriptor,
  * spliced to the other side (non-blocking), or -1 with err said. */
 int relay_join(const char *host, int port, const char *token_hex,
