@@ -945,14 +945,20 @@ dc_peerinfo_ext(struct dirclient *dc, const char *user, json_t **peer)
 
 enum dc_status
 dc_relay(struct dirclient *dc, const char *user, const char *peer,
-    char token[65], char relay[NETADDR_HOSTLEN + 8])
+    json_t *cands, int port, char token[65], char relay[NETADDR_HOSTLEN + 8])
 {
-	json_t *ans;
+	json_t *ans, *req;
 	const char *t, *r;
 	enum dc_status st;
 
-	st = post(dc, "/relay", json_pack("{s:s, s:s}", "username", user,
-	    "peer", peer), &ans);
+	req = json_pack("{s:s, s:s}", "username", user, "peer", peer);
+	if (req != NULL && cands != NULL && (json_object_set(req, "candidates",
+	    cands) != 0 || json_object_set_new(req, "port",
+	    json_integer(port)) != 0)) {
+		json_decref(req);
+		req = NULL;
+	}
+	st = post(dc, "/relay", req, &ans);
 	if (st == DC_PROTOCOL && dc->http == 404)
 		return DC_UNSUPPORTED;
 	if (st != DC_OK)

@@ -110,12 +110,14 @@ enum dc_status dc_logout(struct dirclient *dc, const char *user);
 enum dc_status dc_peerinfo_ext(struct dirclient *dc, const char *user,
     json_t **peer);
 /* POST /relay, user asking: a one-time token (64 hex digits) for the
- * relay at relay ("HOST:PORT"); the directory rings peer with its own. DC_UNSUPPORTED:
+ * relay at relay ("HOST:PORT"); the directory calls peer with it, and
+ * with cands (NULL: none), user's candidates at port, to punch towards. DC_UNSUPPORTED:
  * a directory without a relay; DC_NOT_FOUND: no such peer; DC_REJECTED:
  * refused (the peer has no event stream to be rung on, or too many
  * asked). */
 enum dc_status dc_relay(struct dirclient *dc, const char *user,
-    const char *peer, char token[65], char relay[NETADDR_HOSTLEN + 8]);
+    const char *peer, json_t *cands, int port, char token[65],
+    char relay[NETADDR_HOSTLEN + 8]);
 
 /* Friends are peers too. */
 enum dc_status dc_friends(struct dirclient *dc, const char *user,

@@ -1386,7 +1386,9 @@ h_relay(struct api *api, const struct api_request *rq,
     struct api_response *rs)
 {
 	const char *user, *peer, *host;
-	char token[65], addr[NETADDR_HOSTLEN + 8], ev[512];
+	char token[65], addr[NETADDR_HOSTLEN + 8], ev[STORE_CANDIDATES_MAX + 512];
+	char cands[STORE_CANDIDATES_MAX + 1] = "";
+	int port;
 	size_t n;
 	struct store_peer a, p;
 	enum store_status st;
@@ -1408,6 +1410,13 @@ h_relay(struct api *api, const struct api_request *rq,
 		api_error(rs, 400, "same_user", "username and peer are the same");
 		goto end;
 	}
+	/* The asker's own candidates, for the peer to punch towards: its
+	 * port as the directory saw it come from, then the claimed ones. */
+	if (json_object_get(o, "candidates") != NULL &&
+	    (!port_of(json_object_get(o, "port"), &port, rs) ||
+	    !candidates_of(rq, json_object_get(o, "candidates"), port, cands,
+	    sizeof(cands), rs)))
+		goto end;
 	if (!who_of(rq, &w, rs))
 		goto end;
 	if ((st = store_peer_get(api->store, user, &a)) != STORE_OK ||
@@ -1451,6 +1460,11 @@ h_relay(struct api *api, const struct api_request *rq,
 	secs = (json_int_t)((ms + 999) / 1000);
 	call = json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "relay", "from",
 	    a.username, "token", token, "relay", addr, "expires_in", secs);
+	if (call != NULL && cands[0] != '\0' && json_object_set_new(call,
+	    "candidates", json_loads(cands, 0, NULL)) != 0) {
+		json_decref(call);
+		call = NULL;
+	}
 	/* json_dumpb: no malloc'd string inside the request's arena. */
 	n = call != NULL ? json_dumpb(call, ev, sizeof(ev) - 1, JSON_COMPACT) :
 	    0;
