@@ -16,8 +16,11 @@
 #include "core/jarena.h"
 #include "core/util.h"
 #include "core/valid.h"
+#include "client/candidates.h"
 #include "net/netaddr.h"
+#include "net/punch.h"
 #include "net/relay_client.h"
+#include "net/stun_client.h"
 #include "peer/sender.h"
 #include "peer/wire.h"
 #include "sec/keys.h"
@@ -29,6 +32,8 @@ enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT, OPT_PLAINTEXT,
 #define CANDS_MAX 8		/* a directory entry's candidates, at most */
 #define RELAY_CONNECT_MS 2000	/* to the relay, at most */
 #define RELAY_WAIT_MS 5000	/* for the peer to join there, at most */
+#define PUNCH_MS 2000		/* punching towards the peer, at most */
+#define PUNCH_STUN_MS 1000	/* learning the punching port's mapping */
 
 static noreturn void
 usage(FILE *f, int status)
@@ -80,45 +85,143 @@ load_keys(struct sender_cfg *cfg, struct keys *k, const char *user)
 	cfg->pins = k->pins;
 }
 
-/* The relay, when the peer's addresses do not answer: a token from the
- * directory (which rings the peer with its own), and the join. */
+/* When the peer's addresses do not answer: the directory calls the peer
+ * with a relay token and our candidates; both sides punch towards each
+ * other from the ports their NATs mapped for the STUN server, and when no
+ * hole opens both join at the relay. */
 struct relay_arg {
 	struct dirclient *dc;
 	const char *user, *peer;
 	bool none;		/* the directory has no relay: ask no more */
+	struct punch_target targets[PUNCH_MAX];	/* its public candidates */
+	size_t ntargets;
+	struct stun_query stun;	/* host NULL: no STUN server known */
+	char stun_host[NETADDR_HOSTLEN];
 };
+
+/* The STUN server that maps the punching port: CHAT_STUN, else the
+ * directory's host at STUN_PORT, as chat-register's. */
+static void
+pick_stun(struct relay_arg *ra, const char *server)
+{
+	const char *s = cli_setting(NULL, "CHAT_STUN", NULL);
+	const char *url = cli_setting(server, CLI_ENV_SERVER,
+	    DC_SERVER_DEFAULT);
+	int ignored;
+
+	ra->stun = (struct stun_query){ .tcp = true,
+	    .timeout_ms = PUNCH_STUN_MS };
+	if (s != NULL) {
+		if (stun_server_split(s, STUN_PORT, ra->stun_host,
+		    &ra->stun.port) != 0)
+			return;
+	} else if (netaddr_url(url, ra->stun_host, sizeof(ra->stun_host),
+	    &ignored) == 0) {
+		ra->stun.port = STUN_PORT;
+	} else {
+		return;
+	}
+	ra->stun.host = ra->stun_host;
+}
+
+/* A port to punch from, held by a socket that shares it, and the
+ * candidates it maps to (the host address and, by STUN, the public one);
+ * the holder's descriptor, or -1 when there is none to offer. */
+static int
+punch_port(struct relay_arg *ra, int *port, json_t **cands)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char err[256], host[NETADDR_HOSTLEN], local[NETADDR_HOSTLEN];
+	struct stun_query q = ra->stun;
+	int fd;
+
+	*cands = NULL;
+	if (ra->ntargets == 0 || ra->stun.host == NULL ||
+	    (fd = punch_socket(AF_INET, 0, err, sizeof(err))) < 0)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		close(fd);
+		return -1;
+	}
+	netaddr_format((struct sockaddr *)&ss, host, port);
+	q.local_port = *port;
+	*cands = candidates_gather(dc_local_ip(ra->dc, local,
+	    sizeof(local)) == 0 ? local : NULL, *port, &q);
+	if (*cands == NULL) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 static int
 relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
     char host[NETADDR_HOSTLEN], int *port, char *err, size_t errlen)
 {
 	struct relay_arg *ra = arg;
-	char token[65], relay[NETADDR_HOSTLEN + 8];
+	char token[65], relay[NETADDR_HOSTLEN + 8], why[256];
 	enum dc_status st;
-	int fd;
+	json_t *cands;
+	char rhost[NETADDR_HOSTLEN];
+	size_t which;
+	int fd, rfd, holder, pport = 0, rport = 0;
 
 	if (ra->none) {
 		snprintf(err, errlen, "no relay to try");
 		return -1;
 	}
-	if ((st = dc_relay(ra->dc, ra->user, ra->peer, token,
-	    relay)) != DC_OK) {
+	holder = punch_port(ra, &pport, &cands);
+	st = dc_relay(ra->dc, ra->user, ra->peer, cands, pport, token, relay);
+	json_decref(cands);
+	if (st != DC_OK) {
+		if (holder >= 0)
+			close(holder);
 		ra->none = st == DC_UNSUPPORTED;
 		snprintf(err, errlen, "asking for a relay: %s",
 		    dc_error(ra->dc));
 		return -1;
 	}
-	if (netaddr_split(relay, host, port) != 0 || *port == 0) {
+	/* A place at the relay first, kept while we punch: the token does
+	 * not run out meanwhile, and the peer may join it as it hears the
+	 * call. */
+	rfd = -1;
+	if (netaddr_split(relay, rhost, &rport) != 0 || rport == 0)
 		snprintf(err, errlen, "the directory's relay is not HOST:PORT: "
 		    "%s", relay);
+	else
+		rfd = relay_bind(rhost, rport, token, timeout_ms <
+		    RELAY_CONNECT_MS ? timeout_ms : RELAY_CONNECT_MS, err,
+		    errlen);
+	sodium_memzero(token, sizeof(token));
+	/* The peer punches towards us as it hears the call. */
+	if (holder >= 0) {
+		fd = punch_connect(ra->targets, ra->ntargets, pport,
+		    timeout_ms < PUNCH_MS ? timeout_ms : PUNCH_MS, &which, why,
+		    sizeof(why));
+		close(holder);
+		if (fd >= 0) {
+			if (rfd >= 0)
+				close(rfd);
+			snprintf(host, NETADDR_HOSTLEN, "%s",
+			    ra->targets[which].host);
+			*port = ra->targets[which].port;
+			*path = SENDER_PATH_PUNCHED;
+			return fd;
+		}
+	}
+	if (rfd < 0)
+		return -1;
+	if (relay_wait(rfd, timeout_ms < RELAY_WAIT_MS ? timeout_ms :
+	    RELAY_WAIT_MS, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "relay %s:%d: %s", rhost, rport, why);
+		close(rfd);
 		return -1;
 	}
-	fd = relay_join(host, *port, token, timeout_ms < RELAY_CONNECT_MS ?
-	    timeout_ms : RELAY_CONNECT_MS, timeout_ms < RELAY_WAIT_MS ?
-	    timeout_ms : RELAY_WAIT_MS, err, errlen);
-	sodium_memzero(token, sizeof(token));
+	snprintf(host, NETADDR_HOSTLEN, "%s", rhost);
+	*port = rport;
 	*path = SENDER_PATH_RELAYED;
-	return fd;
+	return rfd;
 }
 
 /* The peer's candidates from its directory entry, host ones first (the
@@ -147,12 +250,42 @@ take_cands(const json_t *info, struct sender_cand *c, size_t max)
 	return n;
 }
 
+/* The peer's public candidates (observed, srflx), each once: where to
+ * punch towards. */
+static void
+take_targets(const json_t *info, struct relay_arg *ra)
+{
+	const json_t *v;
+	const char *ip, *type;
+	json_int_t port;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(info, "candidates"), i, v) {
+		ip = json_string_value(json_object_get(v, "ip"));
+		type = json_string_value(json_object_get(v, "type"));
+		port = json_integer_value(json_object_get(v, "port"));
+		if (ra->ntargets == PUNCH_MAX || ip == NULL || type == NULL ||
+		    strcmp(type, "host") == 0 || port <= 0 || port > 65535 ||
+		    strlen(ip) >= NETADDR_HOSTLEN)
+			continue;
+		for (k = 0; k < ra->ntargets; k++)
+			if (strcmp(ra->targets[k].host, ip) == 0 &&
+			    ra->targets[k].port == port)
+				break;
+		if (k < ra->ntargets)
+			continue;
+		snprintf(ra->targets[k].host, NETADDR_HOSTLEN, "%s", ip);
+		ra->targets[ra->ntargets++].port = (int)port;
+	}
+}
+
 /* Where the peer listens: --direct, else the directory; false when it
  * cannot be reached directly now. */
 static bool
 find_peer(struct dirclient *dc, const char *peer, const char *direct,
     char host[NETADDR_HOSTLEN], int *port, unsigned char dirkey[32],
-    bool *haskey, struct sender_cand *cands, size_t *ncands)
+    bool *haskey, struct sender_cand *cands, size_t *ncands,
+    struct relay_arg *ra)
 {
 	enum dc_status st;
 	json_t *info;
@@ -190,6 +323,7 @@ find_peer(struct dirclient *dc, const char *peer, const char *direct,
 	}
 	snprintf(host, NETADDR_HOSTLEN, "%s", ip);
 	*ncands = take_cands(info, cands, CANDS_MAX);
+	take_targets(info, ra);
 	json_decref(info);
 	return true;
 }
@@ -302,7 +436,7 @@ main(int argc, char **argv)
 	if (!cfg.plaintext)
 		load_keys(&cfg, &keys, cfg.user);
 	if (find_peer(dc, cfg.peer, direct, host, &port, dirkey, &haskey,
-	    cands, &ncands)) {
+	    cands, &ncands, &ra)) {
 		cfg.host = host;
 		cfg.port = port;
 		/* The observed address came first, as seed clients use it;
@@ -317,6 +451,7 @@ main(int argc, char **argv)
 			ra.dc = dc;
 			ra.user = cfg.user;
 			ra.peer = cfg.peer;
+			pick_stun(&ra, server);
 			cfg.fallback = relay_fallback;
 			cfg.fallback_arg = &ra;
 		}
