@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "core/util.h"
 #include "core/valid.h"
 #include "net/netaddr.h"
+#include "net/punch.h"
 #include "net/relay_client.h"
 #include "peer/listener.h"
 #include "peer/seen.h"
@@ -39,6 +41,7 @@
 #define CALLS_MAX 4		/* relay calls being joined at once */
 #define CALL_CONNECT_MS 2000	/* to the relay, at most */
 #define CALL_MS 5000		/* for the relay to say joined, at most */
+#define PUNCH_MS 2500		/* punching towards a caller, at most */
 
 /* A relay call being joined: the bind is sent, the answer awaited. */
 struct call {
@@ -49,8 +52,27 @@ struct call {
 	int64_t deadline;
 };
 
+/* A hole punched, or not, towards a caller: what a punching thread
+ * writes to the loop's pipe, in one write (under PIPE_BUF). */
+struct punched {
+	int fd;			/* -1: no hole opened */
+	char host[NETADDR_HOSTLEN];
+	int port;
+	char from[USERNAME_MAX + 1];
+};
+
+struct punch_job {
+	int out;		/* the pipe's write end */
+	int local_port;
+	struct punch_target t[PUNCH_MAX];
+	size_t n;
+	char from[USERNAME_MAX + 1];
+};
+
 struct main {
 	struct listener *l;
+	int punch_pipe[2];	/* from the punching threads; -1: none */
+	int port;		/* the listening port, punched from */
 	struct seen *seen;
 	struct reg *reg;	/* the heartbeat, or NULL */
 	struct follow *follow;	/* the inbox follower, or NULL */
@@ -66,6 +88,7 @@ struct keys {
 };
 
 static void reg_event(void *arg, void *tag);
+static void punch_start(struct main *m, json_t *ev, const char *from);
 static void reg_tick(void *arg);
 
 static volatile sig_atomic_t stopping;
@@ -268,6 +291,7 @@ on_call(struct main *m, json_t *ev)
 	c->deadline = mono_ms() + CALL_MS;
 	if (listener_watch(m->l, c->fd, c) != 0)
 		cli_die(EX_OSERR, "epoll: %s", strerror(errno));
+	punch_start(m, ev, from);
 }
 
 static void
@@ -298,6 +322,98 @@ call_readable(struct main *m, struct call *c)
 		return;
 	default:
 		call_end(m, c, err);
+	}
+}
+
+/* A punching thread: connects from the listening port towards the
+ * caller's candidates as the caller does towards ours, and hands what
+ * came of it to the loop. */
+static void *
+punch_run(void *arg)
+{
+	struct punch_job *j = arg;
+	struct punched d = { .fd = -1 };
+	char err[256];
+	size_t which;
+	ssize_t n;
+
+	d.fd = punch_connect(j->t, j->n, j->local_port, PUNCH_MS, &which, err,
+	    sizeof(err));
+	if (d.fd >= 0) {
+		snprintf(d.host, sizeof(d.host), "%s", j->t[which].host);
+		d.port = j->t[which].port;
+	}
+	snprintf(d.from, sizeof(d.from), "%s", j->from);
+	do
+		n = write(j->out, &d, sizeof(d));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(d) && d.fd >= 0)
+		close(d.fd);
+	free(j);
+	return NULL;
+}
+
+/* The call's candidates, when it has any, are punched towards in a
+ * thread of their own while the relay is joined here. */
+static void
+punch_start(struct main *m, json_t *ev, const char *from)
+{
+	struct punch_job *j;
+	const json_t *v;
+	pthread_attr_t attr;
+	pthread_t t;
+	size_t i;
+
+	if (m->punch_pipe[1] < 0 || m->port <= 0 ||
+	    (j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	json_array_foreach(json_object_get(ev, "candidates"), i, v) {
+		const char *ip = json_string_value(json_object_get(v, "ip"));
+		json_int_t port = json_integer_value(json_object_get(v,
+		    "port"));
+
+		if (j->n == PUNCH_MAX || ip == NULL || port <= 0 ||
+		    port > 65535 || strlen(ip) >= NETADDR_HOSTLEN)
+			continue;
+		snprintf(j->t[j->n].host, NETADDR_HOSTLEN, "%s", ip);
+		j->t[j->n++].port = (int)port;
+	}
+	j->out = m->punch_pipe[1];
+	j->local_port = m->port;
+	snprintf(j->from, sizeof(j->from), "%s", from);
+	if (j->n == 0 || pthread_attr_init(&attr) != 0) {
+		free(j);
+		return;
+	}
+	if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_create(&t, &attr, punch_run, j) != 0) {
+		cli_warn("a relay call from %s: cannot start punching", from);
+		free(j);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* A punching thread's end: a hole is served as an accepted connection,
+ * and the caller's wait at the relay is given up. */
+static void
+punch_readable(struct main *m)
+{
+	struct punched d;
+	char via[NETADDR_HOSTLEN + 8];
+
+	while (read(m->punch_pipe[0], &d, sizeof(d)) == (ssize_t)sizeof(d)) {
+		if (d.fd < 0)
+			continue;
+		for (size_t i = 0; i < CALLS_MAX; i++)
+			if (m->calls[i].fd >= 0 &&
+			    strcmp(m->calls[i].from, d.from) == 0) {
+				int fd = m->calls[i].fd;
+
+				call_end(m, &m->calls[i], NULL);
+				close(fd);
+			}
+		snprintf(via, sizeof(via), "punched %s", d.host);
+		listener_adopt(m->l, d.fd, via, d.port);
 	}
 }
 
@@ -758,6 +874,8 @@ reg_event(void *arg, void *tag)
 
 	if (m->follow != NULL && tag == m->follow)
 		follow_readable(m->follow, m->l);
+	else if (tag == m->punch_pipe)
+		punch_readable(m);
 	else if ((struct call *)tag >= m->calls &&
 	    (struct call *)tag < m->calls + CALLS_MAX)
 		call_readable(m, tag);
@@ -909,6 +1027,11 @@ main(int argc, char **argv)
 	cfg.arg = &m;
 	if ((m.l = listener_new(&cfg)) == NULL)
 		cli_die(EX_OSERR, "cannot set up: %s", strerror(errno));
+	m.port = bport;
+	m.punch_pipe[0] = m.punch_pipe[1] = -1;
+	if (pipe2(m.punch_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    listener_watch(m.l, m.punch_pipe[0], m.punch_pipe) != 0)
+		cli_die(EX_OSERR, "pipe: %s", strerror(errno));
 
 	/* The stop signals are taken only while waiting (ppoll, epoll_pwait),
 	 * so none comes between a look at stopping and a wait. */
