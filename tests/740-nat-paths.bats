@@ -11,8 +11,9 @@
 #        (symmetric), unsolicited packets dropped
 # For every pair, alice's chat-send must deliver each message once to
 # bob's chat-listen, and say by which path: direct when bob is on the
-# public segment, relayed through chat-dird when he is behind a NAT (this
-# version does not punch holes). Skipped, saying why, when namespaces
+# public segment; punched when neither NAT is symmetric (both connect to
+# each other's public address at once, from the ports STUN saw); relayed
+# through chat-dird when one is. Skipped, saying why, when namespaces
 # cannot be made.
 # shellcheck disable=SC2154 # bats sets $output etc.
 
@@ -111,7 +112,9 @@ net_up() {
 	side b 20 "$2"
 	local out=$BATS_TEST_TMPDIR/dird.out
 	DIRD_LOG=$BATS_TEST_TMPDIR/dird.log
-	inns "$PUB" chat-dird -l 203.0.113.1:0 -d "$BATS_TEST_TMPDIR/dir.db" \
+	# ip netns exec execs it: $! is the daemon's own PID (a function run
+	# in the background would be a subshell, and the kill would miss).
+	ip netns exec "$PUB" chat-dird -l 203.0.113.1:0 -d "$BATS_TEST_TMPDIR/dir.db" \
 		>"$out" 2>"$DIRD_LOG" 3>&- &
 	PIDS+=($!)
 	for _ in $(seq 1 100); do
@@ -138,7 +141,7 @@ wait_in() {
 # candidates, and callable (its event stream open) before alice sends.
 bob_listens() {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/listen.out
-	inns "$HOST_b" chat-listen -u bob >"$LISTEN_OUT" \
+	ip netns exec "$HOST_b" chat-listen -u bob >"$LISTEN_OUT" \
 		2>"$BATS_TEST_TMPDIR/listen.err" 3>&- &
 	PIDS+=($!)
 	wait_in "$LISTEN_OUT" '"listening"'
@@ -154,7 +157,7 @@ bob_listens() {
 }
 
 # delivers MODE_A MODE_B PATH: three messages from alice on side a reach
-# bob on side b once each, by PATH.
+# bob on side b once each, by PATH (an extended regular expression).
 delivers() {
 	net_up "$1" "$2"
 	bob_listens
@@ -166,20 +169,23 @@ delivers() {
 	echo "$stderr" >&2
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 3 ]
-	printf '%s\n' "$output" | jq -se --arg p "$3" 'all(.delivered and .path == $p)'
+	printf '%s\n' "$output" | jq -se --arg p "$3" 'all(.delivered and (.path | test("^(" + $p + ")$")))'
 	wait_in "$LISTEN_OUT" '"text":"three"'
 	[ "$(jq -r 'select(.type == "message") | .text' "$LISTEN_OUT" | tr '\n' ' ')" = "one two three " ]
 }
 
-@test "eim to eim: relayed" { delivers eim eim relayed; }
-@test "eim to prc: relayed" { delivers eim prc relayed; }
+# Behind routers that drop what they did not ask for, the SYNs cross and
+# the hole opens; where both routers answer with RSTs, it opens only when
+# the two SYNs meet inside one round trip, and else the relay carries.
+@test "eim to eim: punched or relayed" { delivers eim eim 'punched|relayed'; }
+@test "eim to prc: punched" { delivers eim prc punched; }
 @test "eim to sym: relayed" { delivers eim sym relayed; }
-@test "prc to eim: relayed" { delivers prc eim relayed; }
-@test "prc to prc: relayed" { delivers prc prc relayed; }
+@test "prc to eim: punched" { delivers prc eim punched; }
+@test "prc to prc: punched" { delivers prc prc punched; }
 @test "prc to sym: relayed" { delivers prc sym relayed; }
 @test "sym to eim: relayed" { delivers sym eim relayed; }
 @test "sym to prc: relayed" { delivers sym prc relayed; }
 @test "sym to sym: relayed" { delivers sym sym relayed; }
-@test "public to prc: relayed" { delivers public prc relayed; }
+@test "public to prc: punched" { delivers public prc punched; }
 @test "prc to public: direct" { delivers prc public direct; }
 @test "sym to public: direct" { delivers sym public direct; }
