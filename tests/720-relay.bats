@@ -134,6 +134,32 @@ EOF
 	grep '"relay_end"' "$DIRD_LOG" | jq -e '.asker == "alice" and .peer == "bob" and .bytes_first + .bytes_second == 25 and .reason == "closed"'
 }
 
+@test "the asker's candidates go to the peer in the call, the observed address first; bad ones are 400" {
+	start_dird
+	register alice
+	register bob
+	stream bob
+	post /relay '{"username":"alice","peer":"bob","port":40000,"candidates":[{"ip":"203.0.113.7","port":40001,"type":"srflx"},{"ip":"10.0.0.5","port":40000,"type":"host"}]}'
+	expect 200
+	run -0 call_of bob
+	jq -e '.candidates == [{"ip":"127.0.0.1","port":40000,"type":"observed"},{"ip":"203.0.113.7","port":40001,"type":"srflx"},{"ip":"10.0.0.5","port":40000,"type":"host"}]' <<<"$output"
+	post /relay '{"username":"alice","peer":"bob","candidates":[]}'
+	expect_error 400 invalid_field
+	post /relay '{"username":"alice","peer":"bob","port":0,"candidates":[]}'
+	expect_error 400 invalid_port
+	post /relay '{"username":"alice","peer":"bob","port":1,"candidates":[{"ip":"nowhere","port":1,"type":"host"}]}'
+	expect_error 400 invalid_candidates
+	post /relay '{"username":"alice","peer":"bob","port":1,"candidates":[{"ip":"10.0.0.1","port":1,"type":"relay"}]}'
+	expect_error 400 invalid_candidates
+	post /relay '{"username":"alice","peer":"bob","port":1,"candidates":{}}'
+	expect_error 400 invalid_candidates
+	# Without candidates, a call has none.
+	post /relay '{"username":"alice","peer":"bob"}'
+	expect 200
+	run -0 call_of bob
+	jq -e 'has("candidates") | not' <<<"$output"
+}
+
 @test "bad requests: 400 with their codes, 404 for unknown users, 405 for GET" {
 	start_dird
 	register alice
