@@ -5,6 +5,7 @@
  * NATs that drop what they did not ask for: tests/740-nat-paths.bats. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,6 +121,37 @@ refused_until_the_time_is_up(void **state)
 	close(holder);
 }
 
+static void *
+listen_later(void *arg)
+{
+	usleep(150000);
+	assert_int_equal(listen(*(int *)arg, 8), 0);
+	return NULL;
+}
+
+/* Refused while nobody listens; tried again, it gets through once the
+ * other side is there. */
+static void
+tried_again(void **state)
+{
+	struct punch_target t = { "127.0.0.1", 0 };
+	char err[256];
+	size_t which;
+	int later, holder, x, fd;
+	pthread_t th;
+
+	(void)state;
+	t.port = held_port(&later);
+	x = held_port(&holder);
+	assert_int_equal(pthread_create(&th, NULL, listen_later, &later), 0);
+	fd = punch_connect(&t, 1, x, 2000, &which, err, sizeof(err));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(fd >= 0);
+	close(fd);
+	close(holder);
+	close(later);
+}
+
 int
 main(void)
 {
@@ -127,6 +159,7 @@ main(void)
 		cmocka_unit_test(first_answer_wins),
 		cmocka_unit_test(from_a_listening_port),
 		cmocka_unit_test(refused_until_the_time_is_up),
+		cmocka_unit_test(tried_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
