@@ -224,6 +224,18 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 	return rfd;
 }
 
+/* Whether ip:port is among the first n: a NAT that keeps the port makes
+ * the reflexive candidate the observed one again, not worth a second
+ * wait. */
+static bool
+seen_cand(const struct sender_cand *c, size_t n, const char *ip, int port)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i].port == port && strcmp(c[i].host, ip) == 0)
+			return true;
+	return false;
+}
+
 /* The peer's candidates from its directory entry, host ones first (the
  * observed address is cfg's host:port), then the reflexive ones. */
 static size_t
@@ -242,7 +254,8 @@ take_cands(const json_t *info, struct sender_cand *c, size_t max)
 			port = json_integer_value(json_object_get(v, "port"));
 			if (n == max || ip == NULL || type == NULL ||
 			    strcmp(type, order[k]) != 0 || port <= 0 ||
-			    port > 65535 || strlen(ip) >= sizeof(c[n].host))
+			    port > 65535 || strlen(ip) >= sizeof(c[n].host) ||
+			    seen_cand(c, n, ip, (int)port))
 				continue;
 			snprintf(c[n].host, sizeof(c[n].host), "%s", ip);
 			c[n++].port = (int)port;
