@@ -173,7 +173,7 @@ programs() {
 	run shellcheck .ci/run .ci/deps tests/run tests/layers tests/mutate "${files[@]}"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	run shellcheck -s bash completions/chat.bash tests/helper.bash
+	run shellcheck -s bash completions/chat.bash tests/helper.bash tests/api-helper.bash tests/netns.bash
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
