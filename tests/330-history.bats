@@ -314,7 +314,7 @@ stop_follow() {
 @test "usage errors: no user, two peers, bad --after and -n, bad names, unknown options" {
 	run --separate-stderr chat-history
 	[ "$status" -eq 64 ]
-	[[ "$stderr" == *"usage: chat-history -u name [-f] [--after id] [-n count] [-s url] [peer]"* ]]
+	[[ "$stderr" == *"usage: chat-history -u name [-f [--calls]] [--after id] [-n count] [-s url] [peer]"* ]]
 	run chat-history -u alice bob carol
 	[ "$status" -eq 64 ]
 	local bad
@@ -333,7 +333,7 @@ stop_follow() {
 	run --separate-stderr chat-history -h
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
-	[ "${lines[0]}" = "usage: chat-history -u name [-f] [--after id] [-n count] [-s url] [peer]" ]
+	[ "${lines[0]}" = "usage: chat-history -u name [-f [--calls]] [--after id] [-n count] [-s url] [peer]" ]
 	run chat-history --help
 	for o in --user --follow --after --last --server --version; do
 		[[ "$output" == *"$o"* ]] || { echo "no $o" >&2; return 1; }
