@@ -308,10 +308,19 @@ print(b.recv(6).decode())
 EOF2
 	[ "$status" -eq 0 ]
 	[ "$output" = $'00 00\nacross' ]
-	# A daemon cannot see the streams of the others: no 409 here.
+	# Nobody holds a stream of carol's on any daemon: 409 at once, so a
+	# sender stores without waiting for a peer that cannot come.
 	register carol
 	CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /relay '{"username":"alice","peer":"carol"}'
-	expect 200
+	expect 409 '.code == "peer_unreachable"'
+	# nor of bob's, once his stream has closed
+	kill "$(tail -n 1 "$W/pids")"
+	for _ in $(seq 1 50); do
+		CHAT_SERVER=http://127.0.0.1:${DPORT[2]} api POST /relay '{"username":"alice","peer":"bob"}'
+		[ "$status_code" = 409 ] && break
+		sleep 0.1
+	done
+	expect 409 '.code == "peer_unreachable"'
 }
 
 @test "PostgreSQL stopped and started under a follower: it resyncs and misses nothing, no daemon restarted" {

@@ -478,6 +478,7 @@ main(int argc, char **argv)
 		return die(EX_SOFTWARE, "listen", "getsockname failed");
 	}
 	netaddr_format((struct sockaddr *)&ss, bound, &port);
+	pcfg.store = store;
 	if ((push = push_new(&pcfg)) == NULL ||
 	    store_watch(store, push_store_event, push) != STORE_OK) {
 		close(hcfg.listen_fd);
@@ -500,7 +501,6 @@ main(int argc, char **argv)
 		    "message", "running without a relay"));
 	}
 	acfg.relay = relay;
-	acfg.relay_needs_stream = !store_is_pg(db);
 	if ((api = api_new(store, &acfg)) == NULL ||
 	    (h = httpd_start(api, &hcfg, err, sizeof(err))) == NULL) {
 		close(hcfg.listen_fd);

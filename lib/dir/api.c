@@ -1426,11 +1426,21 @@ h_relay(struct api *api, const struct api_request *rq,
 	}
 	if (!may_act(api, rq, &w, &a, rs))
 		goto end;
-	if (api->cfg.relay_needs_stream && (api->cfg.push == NULL ||
-	    push_count(api->cfg.push, p.username) == 0)) {
-		api_error(rs, 409, "peer_unreachable", "%s has no event stream"
-		    " open to be called on", p.username);
-		goto end;
+	/* Here, else on another daemon of the database. */
+	if (api->cfg.push != NULL && push_count(api->cfg.push, p.username) ==
+	    0) {
+		bool any;
+
+		if ((st = store_stream_any(api->store, p.username, &any)) !=
+		    STORE_OK) {
+			store_error(rs, st);
+			goto end;
+		}
+		if (!any) {
+			api_error(rs, 409, "peer_unreachable", "%s has no event"
+			    " stream open to be called on", p.username);
+			goto end;
+		}
 	}
 	host = relay_wildcard(api->cfg.relay) ? rq->local :
 	    relay_host(api->cfg.relay);

@@ -23,9 +23,6 @@ struct api_config {
 	size_t replay_slots;	/* signatures remembered within the window */
 	struct push *push;	/* GET /events; NULL: no such endpoint */
 	struct relay *relay;	/* POST /relay; NULL: no such endpoint */
-	/* A relay call reaches a peer only through a stream of this
-	 * daemon's (one daemon per SQLite file): without one, 409. */
-	bool relay_needs_stream;
 };
 
 /* Returns the query argument named key, or NULL. */

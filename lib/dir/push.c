@@ -337,6 +337,8 @@ push_open(struct push *p, const char *user, bool has_after, int64_t after,
 		free(s);
 		return res;
 	}
+	if (p->cfg.store != NULL)
+		store_stream(p->cfg.store, s->user, true);
 	*out = s;
 	return PUSH_OPENED;
 }
@@ -413,6 +415,8 @@ push_close(struct push_stream *s)
 		s->next->prev = s->prev;
 	p->nstreams--;
 	pthread_mutex_unlock(&p->mu);
+	if (p->cfg.store != NULL)
+		store_stream(p->cfg.store, s->user, false);
 	free(s);
 }
 

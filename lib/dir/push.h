@@ -21,6 +21,7 @@ struct push_config {
 	size_t max_streams;	/* 0: PUSH_MAX_STREAMS */
 	size_t max_per_user;	/* 0: PUSH_MAX_PER_USER */
 	int64_t heartbeat_ms;	/* 0: PUSH_HEARTBEAT_MS */
+	struct store *store;	/* told of each stream (store_stream), or NULL */
 };
 
 /* How a stream's server parks and wakes it. suspend is called from the

@@ -168,6 +168,20 @@ enum store_status store_watch(struct store *s, store_event_fn fn, void *arg);
 enum store_status store_publish(struct store *s, const char *user,
     const char *json);
 
+/* Event streams, so that a daemon can tell whether a user can be called
+ * on any daemon of the database: this daemon opened (open) or closed one
+ * of user's streams. On PostgreSQL the store's LISTEN connection
+ * (store_watch) holds a lock while user has a stream here, seen by every
+ * session and gone with a daemon that dies; on SQLite, one daemon per
+ * file, nothing is kept. */
+void store_stream(struct store *s, const char *user, bool open);
+/* *any: a daemon of the database holds one of user's streams, as its
+ * lock shows (on PostgreSQL, where two names may share a lock, now and
+ * then a stream of a name that shares it; on SQLite never: the caller
+ * counts its own). */
+enum store_status store_stream_any(struct store *s, const char *user,
+    bool *any);
+
 /* A conversation (peer2 != NULL: both ways between peer1 and peer2) or an
  * inbox (peer2 == NULL: messages to peer1), ids > after, oldest first, at
  * most limit (< 0: no limit). */

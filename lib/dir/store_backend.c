@@ -154,3 +154,18 @@ store_publish(struct store *s, const char *user, const char *json)
 		return STORE_INVALID;
 	return s->be->publish(s, user, json);
 }
+
+void
+store_stream(struct store *s, const char *user, bool open)
+{
+	if (s->be->stream != NULL)
+		s->be->stream(s, user, open);
+}
+
+enum store_status
+store_stream_any(struct store *s, const char *user, bool *any)
+{
+	*any = false;
+	return s->be->stream_any != NULL ? s->be->stream_any(s, user, any) :
+	    STORE_OK;
+}

@@ -43,6 +43,10 @@ struct store_backend {
 	/* Called with arguments store_publish checked. */
 	enum store_status (*publish)(struct store *s, const char *user,
 	    const char *json);
+	/* Both NULL on a backend of one daemon per database. */
+	void (*stream)(struct store *s, const char *user, bool open);
+	enum store_status (*stream_any)(struct store *s, const char *user,
+	    bool *any);
 };
 
 /* The first member of every backend's handle. */

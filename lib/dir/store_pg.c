@@ -67,7 +67,7 @@ enum stmt {
 	ST_RELEASE, ST_LOGOUT,
 	ST_PEERS, ST_PEERS_ONLINE, ST_FRIEND_ADD, ST_FRIENDS, ST_PEER_IDS,
 	ST_MSG_BY_UID, ST_CONV, ST_INBOX, ST_CONV_FLOOR, ST_INBOX_FLOOR,
-	ST_HEALTH, ST_PUBLISH,
+	ST_HEALTH, ST_PUBLISH, ST_STREAM_ANY,
 	ST_COUNT
 };
 
@@ -126,6 +126,13 @@ static const char *const sql[ST_COUNT] = {
 	    " AND m.id > $2 ORDER BY m.id DESC LIMIT 1 OFFSET $3",
 	[ST_HEALTH] = "SELECT 1",
 	[ST_PUBLISH] = "SELECT pg_notify('" PG_PUSH_CHANNEL "', $1)",
+	/* pg_advisory_lock_shared(int4, int4): classid, objid, objsubid 2;
+	 * locks are per database, and tests share a cluster. */
+	[ST_STREAM_ANY] = "SELECT EXISTS (SELECT 1 FROM pg_locks"
+	    " WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+	    " AND classid = " PG_STREAM_CLASS "::oid AND objid = $1::oid"
+	    " AND database = (SELECT oid FROM pg_database"
+	    " WHERE datname = current_database()))",
 };
 
 struct conn {
@@ -858,6 +865,28 @@ pg_publish(struct store *base, const char *user, const char *json)
 	return st;
 }
 
+static void
+pg_stream(struct store *base, const char *user, bool open)
+{
+	pg_listen_stream(((struct pg_store *)base)->listen, user, open);
+}
+
+static enum store_status
+pg_stream_any(struct store *base, const char *user, bool *any)
+{
+	char key[NUM_LEN];
+	const char *vals[] = { key };
+	PGresult *r;
+	enum store_status st;
+
+	num(key, pg_stream_key(user));
+	if ((st = one((struct pg_store *)base, ST_STREAM_ANY, 1, vals, true,
+	    &r)) == STORE_OK)
+		*any = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return st;
+}
+
 /* A message's uid: the client's, or a fresh one. */
 static void
 uid_fill(struct store_new_message *m)
@@ -1468,4 +1497,6 @@ const struct store_backend store_pg_backend = {
 	.plan = pg_plan,
 	.watch = pg_watch,
 	.publish = pg_publish,
+	.stream = pg_stream,
+	.stream_any = pg_stream_any,
 };

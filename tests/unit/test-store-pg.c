@@ -419,6 +419,90 @@ publish_reaches_every_daemon_once(void **state)
 	f->s = NULL;
 }
 
+/* Whether any daemon of f's database holds a stream of user, once it
+ * is as expected: polled for up to 10 s, as the locks are taken in the
+ * background. */
+static bool
+stream_seen(struct store *s, const char *user, bool expect)
+{
+	bool any = !expect;
+
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(store_stream_any(s, user, &any), STORE_OK);
+		if (any == expect)
+			break;
+		usleep(10000);
+	}
+	return any;
+}
+
+/* A stream opened on one handle is seen through another handle of the
+ * same database, whatever the case of the name, until the last of the
+ * user's streams closes; a handle on another database does not see it,
+ * nor one that never watched (no LISTEN connection to hold the lock). */
+static void
+streams_seen_across_daemons(void **state)
+{
+	struct fixture *f = *state, g;
+	struct store_opts o = { .path = f->url, .pool = 1 };
+	struct heard a = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
+	struct store *s2, *other;
+	char err[256], name[64];
+	bool any = true;
+
+	NEED_PG();
+	assert_int_equal(store_open(&o, &s2, err, sizeof(err)), STORE_OK);
+	fresh_db(&g, name, sizeof(name));
+	o.path = g.url;
+	assert_int_equal(store_open(&o, &other, err, sizeof(err)), STORE_OK);
+	assert_int_equal(store_stream_any(s2, "bob", &any), STORE_OK);
+	assert_false(any);
+
+	/* streams opened before the LISTEN connection is up are held once
+	 * it is */
+	assert_int_equal(store_watch(f->s, hear, &a), STORE_OK);
+	store_stream(f->s, "Bob", true);
+	store_stream(f->s, "bob", true);
+	assert_true(stream_seen(s2, "BOB", true));
+	assert_int_equal(store_stream_any(s2, "carol", &any), STORE_OK);
+	assert_false(any);
+	assert_int_equal(store_stream_any(other, "bob", &any), STORE_OK);
+	assert_false(any);
+	/* one of two closed: still held */
+	store_stream(f->s, "BOB", false);
+	usleep(200000);
+	assert_int_equal(store_stream_any(s2, "bob", &any), STORE_OK);
+	assert_true(any);
+	store_stream(f->s, "bob", false);
+	assert_false(stream_seen(s2, "bob", false));
+	/* a close too many is no lock to drop */
+	store_stream(f->s, "bob", false);
+	/* the connection up, a stream is seen as soon as it is open */
+	for (int i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		store_stream(f->s, name, true);
+		assert_int_equal(store_stream_any(s2, name, &any), STORE_OK);
+		assert_true(any);
+	}
+	store_stream(f->s, "carol", true);
+	assert_int_equal(store_stream_any(s2, "carol", &any), STORE_OK);
+	assert_true(any);
+	assert_int_equal(store_stream_any(s2, "bob", &any), STORE_OK);
+	assert_false(any);
+	/* nor a handle that does not listen */
+	store_stream(s2, "dave", true);
+	usleep(200000);
+	assert_int_equal(store_stream_any(f->s, "dave", &any), STORE_OK);
+	assert_false(any);
+	/* the daemon gone, its locks go with its connection */
+	store_close(f->s);
+	f->s = NULL;
+	assert_false(stream_seen(s2, "carol", false));
+	store_close(other);
+	store_close(s2);
+}
+
 /* Databases that are not ours, or newer, are refused and left alone. */
 static void
 refuses_foreign_and_newer(void **state)
@@ -463,6 +547,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    publish_reaches_every_daemon_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(streams_seen_across_daemons,
+		    setup, teardown),
 	};
 
 	if (sodium_init() < 0)
