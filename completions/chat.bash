@@ -4,7 +4,7 @@
 
 # The flags: one line per flag. Fields: the programs that take it (comma
 # separated, * for all), what its argument is (- for none), its spellings.
-# Argument kinds: user (a name from the cache), file, sync; anything else
+# Argument kinds: user (a name from the cache), file, sync, way; anything else
 # (url, port, addr, n, seconds, ...) is typed by hand.
 _chat_flag_table='
 *                  -        -h --help
@@ -62,6 +62,7 @@ chat-send          -        --no-store
 chat-send          -        --no-relay
 chat-send          -        --plaintext
 chat-send          hostport --direct
+chat-send          way      --path
 chat-send          seconds  -t --timeout
 '
 
@@ -148,6 +149,10 @@ _chat_complete_kind() {
 		;;
 	sync)
 		mapfile -t COMPREPLY < <(compgen -W 'normal full' -- "$2")
+		;;
+	way)
+		mapfile -t COMPREPLY < <(compgen -W 'direct punched relayed' \
+			-- "$2")
 		;;
 	sub)
 		mapfile -t COMPREPLY < <(compgen -W "$_chat_subcommands" -- "$2")

@@ -215,6 +215,14 @@ programs() {
 	[ "$output" = "normal" ]
 }
 
+@test "completion: chat-send --path offers the three ways" {
+	run complete_words chat-send --path ''
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "direct punched relayed " ]
+	run complete_words chat-send --path p
+	[ "$output" = "punched" ]
+}
+
 @test "completion: chat offers its subcommands" {
 	run complete_words chat ''
 	[ "$status" -eq 0 ]

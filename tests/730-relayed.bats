@@ -153,6 +153,83 @@ relay_asks() {
 	[ "$(relay_asks)" -eq "$asked" ]
 }
 
+# reachable_bob: bob's chat-listen registered at its own address, with a
+# STUN server of the test's own for the punching port (CHAT_STUN).
+reachable_bob() {
+	CHAT_STUN=127.0.0.1:$(jq -r 'select(.stun_port) | .stun_port' "$DIRD_OUT" | head -n 1)
+	export CHAT_STUN
+	chat-register -u alice -p 1 >/dev/null
+	LISTEN_OUT=$BATS_TEST_TMPDIR/listen.out
+	chat-listen -u bob -a 127.0.0.1 >"$LISTEN_OUT" 2>/dev/null 3>&- &
+	LISTEN_PID=$!
+	wait_in "$LISTEN_OUT" '"listening"'
+}
+
+@test "--path relayed: through the relay, though bob's address answers" {
+	start_dird --stun 127.0.0.1:0 --relay-ttl 2
+	reachable_bob
+	callable bob
+	run --separate-stderr chat-send -u alice --path relayed bob "the long way"
+	[ "$status" -eq 0 ]
+	jq -e '.delivered == true and .path == "relayed"' <<<"$output"
+	wait_in "$LISTEN_OUT" '"text":"the long way"'
+	grep '"type":"connect"' "$LISTEN_OUT" | jq -e '.addr == "relay 127.0.0.1"'
+}
+
+@test "--path punched: from the punching port to bob's public address, not the relay" {
+	start_dird --stun 127.0.0.1:0 --relay-ttl 2
+	reachable_bob
+	callable bob
+	run --separate-stderr chat-send -u alice --path punched bob "through the hole"
+	[ "$status" -eq 0 ]
+	jq -e '.delivered == true and .path == "punched"' <<<"$output"
+	wait_in "$LISTEN_OUT" '"text":"through the hole"'
+	run ! grep -q '"type":"connect".*"relay ' "$LISTEN_OUT"
+}
+
+@test "--path punched where no hole opens: stored, the relay never joined" {
+	start_dird --stun 127.0.0.1:0 --relay-ttl 2
+	CHAT_STUN=127.0.0.1:$(jq -r 'select(.stun_port) | .stun_port' "$DIRD_OUT" | head -n 1)
+	export CHAT_STUN
+	unreachable_bob
+	callable bob
+	run --separate-stderr chat-send -u alice --path punched bob "no hole"
+	[ "$status" -eq 0 ]
+	jq -e '.delivered == false and .stored == true and .path == "stored"' <<<"$output"
+	[[ "$stderr" == *"no hole punched"* ]]
+	# bob has it from his inbox, not live
+	wait_in "$LISTEN_OUT" '"text":"no hole"'
+	run ! grep -q '"type":"connect"' "$LISTEN_OUT"
+}
+
+@test "--path direct: bob's addresses only, the relay never asked" {
+	start_dird --relay-ttl 2
+	unreachable_bob
+	callable bob
+	asked=$(relay_asks)
+	run --separate-stderr chat-send -u alice --path direct --no-store bob "only his address"
+	[ "$status" -eq 69 ]
+	jq -e '.delivered == false and .stored == false and .path == null' <<<"$output"
+	[[ "$stderr" == *"127.0.0.1:1: Connection refused"* ]]
+	[ "$(relay_asks)" -eq "$asked" ]
+	run ! grep -q 'only his address' "$LISTEN_OUT"
+}
+
+@test "--path: none of the three, or with --no-relay or --direct, is a usage error (64)" {
+	start_dird
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	run -64 chat-send -u alice --path sideways bob hi
+	[[ "$output" == *"--path sideways: not direct, punched or relayed"* ]]
+	run -64 chat-send -u alice --path punched --no-relay bob hi
+	[[ "$output" == *"not with --no-relay"* ]]
+	run -64 chat-send -u alice --path relayed --direct 127.0.0.1:1 bob hi
+	[[ "$output" == *"not with --direct"* ]]
+	run -64 chat-send -u alice --path bob
+	run chat-history -u bob alice
+	[ -z "$output" ]
+}
+
 @test "chat-history --calls is only for following the inbox: 64 otherwise" {
 	start_dird
 	chat-register -u bob -p 1 >/dev/null

@@ -27,7 +27,7 @@
 #include "sec/noise.h"
 
 enum { OPT_VERSION = 256, OPT_JSON, OPT_NO_STORE, OPT_DIRECT, OPT_PLAINTEXT,
-	OPT_NO_RELAY };
+	OPT_NO_RELAY, OPT_PATH };
 
 #define CANDS_MAX 8		/* a directory entry's candidates, at most */
 #define RELAY_CONNECT_MS 2000	/* to the relay, at most */
@@ -39,8 +39,8 @@ static noreturn void
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: chat-send -u name [--json] [--no-store] "
-	    "[--no-relay] [--direct host:port] [--plaintext] [-t seconds] "
-	    "[-s url] peer [text ...]\n");
+	    "[--no-relay] [--direct host:port] [--path direct|punched|relayed] "
+	    "[--plaintext] [-t seconds] [-s url] peer [text ...]\n");
 	fprintf(f, "       %s -h | --help | --version\n", "chat-send");
 	exit(status);
 }
@@ -93,6 +93,8 @@ struct relay_arg {
 	struct dirclient *dc;
 	const char *user, *peer;
 	bool none;		/* the directory has no relay: ask no more */
+	bool no_punch;		/* --path relayed */
+	bool no_relay;		/* --path punched: punch, never join */
 	struct punch_target targets[PUNCH_MAX];	/* its public candidates */
 	size_t ntargets;
 	struct stun_query stun;	/* host NULL: no STUN server known */
@@ -171,7 +173,14 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 		snprintf(err, errlen, "no relay to try");
 		return -1;
 	}
-	holder = punch_port(ra, &pport, &cands);
+	cands = NULL;
+	holder = ra->no_punch ? -1 : punch_port(ra, &pport, &cands);
+	if (holder < 0 && ra->no_relay) {
+		json_decref(cands);
+		snprintf(err, errlen, "no port to punch from (no public "
+		    "candidate of the peer's, or no STUN server)");
+		return -1;
+	}
 	st = dc_relay(ra->dc, ra->user, ra->peer, cands, pport, token, relay);
 	json_decref(cands);
 	if (st != DC_OK) {
@@ -186,7 +195,9 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 	 * not run out meanwhile, and the peer may join it as it hears the
 	 * call. */
 	rfd = -1;
-	if (netaddr_split(relay, rhost, &rport) != 0 || rport == 0)
+	if (ra->no_relay)
+		;	/* the peer waits there in vain, until the token ends */
+	else if (netaddr_split(relay, rhost, &rport) != 0 || rport == 0)
 		snprintf(err, errlen, "the directory's relay is not HOST:PORT: "
 		    "%s", relay);
 	else
@@ -210,6 +221,9 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 			return fd;
 		}
 	}
+	if (ra->no_relay)
+		snprintf(err, errlen, "no hole punched to the peer within %d "
+		    "ms", PUNCH_MS);
 	if (rfd < 0)
 		return -1;
 	if (relay_wait(rfd, timeout_ms < RELAY_WAIT_MS ? timeout_ms :
@@ -349,6 +363,7 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "no-relay", no_argument, NULL, OPT_NO_RELAY },
 		{ "no-store", no_argument, NULL, OPT_NO_STORE },
+		{ "path", required_argument, NULL, OPT_PATH },
 		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
 		{ "server", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -371,6 +386,7 @@ main(int argc, char **argv)
 	size_t ncands = 0;
 	struct relay_arg ra = { 0 };
 	bool no_relay = false;
+	const char *way = NULL;
 	int c, i, port = 0, status;
 
 	cli_init();
@@ -389,6 +405,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NO_STORE:
 			store = false;
+			break;
+		case OPT_PATH:
+			way = optarg;
 			break;
 		case OPT_PLAINTEXT:
 			cfg.plaintext = true;
@@ -417,6 +436,23 @@ main(int argc, char **argv)
 		usage(stderr, EX_USAGE);
 	}
 	cfg.peer = argv[optind++];
+	if (way != NULL) {
+		if (strcmp(way, "punched") == 0)
+			ra.no_relay = true;
+		else if (strcmp(way, "relayed") == 0)
+			ra.no_punch = true;
+		else if (strcmp(way, "direct") != 0)
+			cli_die(EX_USAGE, "--path %s: not direct, punched or "
+			    "relayed", way);
+		if (strcmp(way, "direct") != 0 && (no_relay || direct != NULL))
+			cli_die(EX_USAGE, "--path %s goes through the directory:"
+			    " not with %s", way, no_relay ? "--no-relay" :
+			    "--direct");
+		/* Only that way: the peer's addresses are not tried for
+		 * the other two, nor the directory's help for direct. */
+		cfg.no_direct = strcmp(way, "direct") != 0;
+		no_relay = no_relay || !cfg.no_direct;
+	}
 	cfg.hash = NOISE_SHA256;
 	if (!valid_username(cfg.user))
 		cli_die(EX_USAGE, "%s: not a username", cfg.user);

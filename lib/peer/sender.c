@@ -342,7 +342,7 @@ dial(struct sender *s, bool loud)
 
 	if ((s->ncand > 1 || s->cfg.fallback != NULL) && ms > CAND_MS)
 		ms = CAND_MS;
-	for (k = 0; k < s->ncand; k++) {
+	for (k = 0; k < s->ncand && !s->cfg.no_direct; k++) {
 		i = (s->good + k) % s->ncand;
 		fd = net_connect(s->cand[i].host, s->cand[i].port, ms, err,
 		    sizeof(err));

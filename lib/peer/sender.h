@@ -45,6 +45,7 @@ struct sender_cfg {
 	 * seconds when there are several: its candidates. */
 	const struct sender_cand *cands;
 	size_t ncands;
+	bool no_direct;		/* the fallback only, not the addresses */
 	sender_fallback_fn fallback;	/* NULL: none */
 	void *fallback_arg;
 	struct dirclient *store;	/* the storing thread's; NULL: none */
