@@ -503,9 +503,12 @@ listener_serve(struct listener *l)
 				on_accept(l);
 				continue;
 			}
+			/* A watch unwatched by an earlier event of this round
+			 * (a punched hole ends the relay call's wait) is
+			 * still a watch, not a connection: it is skipped. */
 			w = evs[i].data.ptr;
-			if (w->kind == K_WATCH) {
-				if (l->cfg.on_event != NULL)
+			if (w >= l->watches && w < l->watches + WATCH_MAX) {
+				if (w->kind == K_WATCH && l->cfg.on_event != NULL)
 					l->cfg.on_event(l->cfg.arg, w->tag);
 				continue;
 			}
