@@ -337,10 +337,8 @@ punch_run(void *arg)
 	size_t which;
 	ssize_t n;
 
-	/* What the caller's SYNs bring to the listening port, the loop
-	 * accepts and serves as any connection. */
-	d.fd = punch_connect(j->t, j->n, j->local_port, -1, PUNCH_MS, &which,
-	    err, sizeof(err));
+	d.fd = punch_connect(j->t, j->n, j->local_port, PUNCH_MS, &which, err,
+	    sizeof(err));
 	if (d.fd >= 0) {
 		snprintf(d.host, sizeof(d.host), "%s", j->t[which].host);
 		d.port = j->t[which].port;

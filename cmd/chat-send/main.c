@@ -207,11 +207,9 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 	sodium_memzero(token, sizeof(token));
 	/* The peer punches towards us as it hears the call. */
 	if (holder >= 0) {
-		/* The holder listens too: the peer's SYN that comes
-		 * through once ours were refused is taken there. */
 		fd = punch_connect(ra->targets, ra->ntargets, pport,
-		    listen(holder, 4) == 0 ? holder : -1, timeout_ms <
-		    PUNCH_MS ? timeout_ms : PUNCH_MS, &which, why, sizeof(why));
+		    timeout_ms < PUNCH_MS ? timeout_ms : PUNCH_MS, &which, why,
+		    sizeof(why));
 		close(holder);
 		if (fd >= 0) {
 			if (rfd >= 0)

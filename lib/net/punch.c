@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "core/util.h"
-#include "net/netaddr.h"
 #include "net/punch.h"
 
 int
@@ -80,41 +79,15 @@ start(const struct punch_target *t, int local_port, char *err, size_t errlen)
 	return fd;
 }
 
-/* A connection listen_fd has waiting, from one of the n targets' hosts:
- * its descriptor and *which; -1 when there is none (one from elsewhere
- * is closed). */
-static int
-take(int listen_fd, const struct punch_target *t, size_t n, size_t *which)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[NETADDR_HOSTLEN];
-	int fd, port;
-
-	fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK |
-	    SOCK_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	netaddr_format((struct sockaddr *)&ss, host, &port);
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(t[i].host, host) == 0) {
-			*which = i;
-			return fd;
-		}
-	close(fd);
-	return -1;
-}
-
 int
 punch_connect(const struct punch_target *t, size_t n, int local_port,
-    int listen_fd, int64_t timeout_ms, size_t *which, char *err,
-    size_t errlen)
+    int64_t timeout_ms, size_t *which, char *err, size_t errlen)
 {
 	int fd[PUNCH_MAX];
 	int64_t next[PUNCH_MAX], deadline = mono_ms() + timeout_ms;
-	struct pollfd p[PUNCH_MAX + 1];
+	struct pollfd p[PUNCH_MAX];
 	size_t map[PUNCH_MAX];
-	int won = -1, one = 1, taken = -1;
+	int won = -1, one = 1;
 
 	if (n > PUNCH_MAX)
 		n = PUNCH_MAX;
@@ -123,9 +96,9 @@ punch_connect(const struct punch_target *t, size_t n, int local_port,
 		fd[i] = -1;
 		next[i] = 0;
 	}
-	while (won < 0 && taken < 0 && n > 0) {
+	while (won < 0 && n > 0) {
 		int64_t now = mono_ms(), wake = deadline;
-		nfds_t np = 0, lp;
+		nfds_t np = 0;
 
 		if (now >= deadline) {
 			snprintf(err, errlen, "no answer in %lld ms",
@@ -145,17 +118,11 @@ punch_connect(const struct punch_target *t, size_t n, int local_port,
 				wake = next[i];
 			}
 		}
-		lp = np;
-		if (listen_fd >= 0)
-			p[np++] = (struct pollfd){ listen_fd, POLLIN, 0 };
 		if (poll(p, np, (int)(wake - now) + 1) < 0 && errno != EINTR) {
 			snprintf(err, errlen, "poll: %s", strerror(errno));
 			break;
 		}
-		if (lp < np && p[lp].revents != 0 &&
-		    (taken = take(listen_fd, t, n, which)) >= 0)
-			break;
-		for (nfds_t k = 0; k < lp && won < 0; k++) {
+		for (nfds_t k = 0; k < np && won < 0; k++) {
 			size_t i = map[k];
 			int soerr = 0;
 			socklen_t sl = sizeof(soerr);
@@ -179,11 +146,6 @@ punch_connect(const struct punch_target *t, size_t n, int local_port,
 	for (size_t i = 0; i < n; i++)
 		if (fd[i] >= 0 && (int)i != won)
 			close(fd[i]);
-	if (taken >= 0) {
-		(void)setsockopt(taken, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
-		return taken;
-	}
 	if (won < 0)
 		return -1;
 	(void)setsockopt(fd[won], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

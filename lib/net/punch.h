@@ -26,13 +26,8 @@ int punch_socket(int family, int local_port, char *err, size_t errlen);
 /* Connects from local_port to each of the n targets at once, again
  * every PUNCH_RETRY_MS after a target refuses, until one connection is
  * made or timeout_ms passes: its descriptor (non-blocking, Nagle off)
- * and *which target it reached; or -1 with err said. listen_fd, unless
- * -1, listens on local_port: a connection it takes from a target's
- * address (any port: a symmetric NAT maps the peer anew) counts as made,
- * for when the peer's SYN comes through after ours were refused, which
- * no simultaneous open joins; one from elsewhere is closed. */
+ * and *which target it reached; or -1 with err said. */
 int punch_connect(const struct punch_target *t, size_t n, int local_port,
-    int listen_fd, int64_t timeout_ms, size_t *which, char *err,
-    size_t errlen);
+    int64_t timeout_ms, size_t *which, char *err, size_t errlen);
 
 #endif
