@@ -93,8 +93,8 @@ struct relay_arg {
 	struct dirclient *dc;
 	const char *user, *peer;
 	bool none;		/* the directory has no relay: ask no more */
-	bool no_punch;		/* --path relayed */
-	bool no_relay;		/* --path punched: punch, never join */
+	bool relay_only;	/* --path relayed: never punch */
+	bool punch_only;	/* --path punched: never join the relay */
 	struct punch_target targets[PUNCH_MAX];	/* its public candidates */
 	size_t ntargets;
 	struct stun_query stun;	/* host NULL: no STUN server known */
@@ -174,8 +174,8 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 		return -1;
 	}
 	cands = NULL;
-	holder = ra->no_punch ? -1 : punch_port(ra, &pport, &cands);
-	if (holder < 0 && ra->no_relay) {
+	holder = ra->relay_only ? -1 : punch_port(ra, &pport, &cands);
+	if (holder < 0 && ra->punch_only) {
 		json_decref(cands);
 		snprintf(err, errlen, "no port to punch from (no public "
 		    "candidate of the peer's, or no STUN server)");
@@ -195,7 +195,7 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 	 * not run out meanwhile, and the peer may join it as it hears the
 	 * call. */
 	rfd = -1;
-	if (ra->no_relay)
+	if (ra->punch_only)
 		;	/* the peer waits there in vain, until the token ends */
 	else if (netaddr_split(relay, rhost, &rport) != 0 || rport == 0)
 		snprintf(err, errlen, "the directory's relay is not HOST:PORT: "
@@ -221,7 +221,7 @@ relay_fallback(void *arg, int64_t timeout_ms, enum sender_path *path,
 			return fd;
 		}
 	}
-	if (ra->no_relay)
+	if (ra->punch_only)
 		snprintf(err, errlen, "no hole punched to the peer within %d "
 		    "ms", PUNCH_MS);
 	if (rfd < 0)
@@ -438,9 +438,9 @@ main(int argc, char **argv)
 	cfg.peer = argv[optind++];
 	if (way != NULL) {
 		if (strcmp(way, "punched") == 0)
-			ra.no_relay = true;
+			ra.punch_only = true;
 		else if (strcmp(way, "relayed") == 0)
-			ra.no_punch = true;
+			ra.relay_only = true;
 		else if (strcmp(way, "direct") != 0)
 			cli_die(EX_USAGE, "--path %s: not direct, punched or "
 			    "relayed", way);

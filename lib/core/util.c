@@ -28,6 +28,32 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void
+mono_deadline(struct timespec *t, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+int
+cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int e;
+
+	if ((e = pthread_condattr_init(&ca)) != 0)
+		return e;
+	if ((e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+		e = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return e;
+}
+
 /* The proleptic Gregorian date of a day count since 1970-01-01 (the
  * civil-from-days algorithm: eras of 400 years). */
 static void

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "dir/pg_listen.h"
@@ -26,7 +26,7 @@
 /* A user with streams open here, and whether the LISTEN connection
  * holds the user's lock now. */
 struct hold {
-	char user[USERNAME_MAX + 1];	/* ASCII-lowercased */
+	char user[USERNAME_MAX + 1];	/* as first opened */
 	size_t count;
 	bool held;
 };
@@ -60,7 +60,7 @@ static struct hold *
 hold_of(struct pg_listen *l, const char *name)
 {
 	for (size_t i = 0; i < l->nholds; i++)
-		if (strcmp(l->holds[i].user, name) == 0)
+		if (strcasecmp(l->holds[i].user, name) == 0)
 			return &l->holds[i];
 	return NULL;
 }
@@ -133,20 +133,6 @@ set_up(struct pg_listen *l, bool up)
 	pthread_mutex_unlock(&l->mu);
 }
 
-static int
-cond_init_mono(pthread_cond_t *cv)
-{
-	pthread_condattr_t ca;
-	int e;
-
-	if ((e = pthread_condattr_init(&ca)) != 0)
-		return e;
-	if ((e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
-		e = pthread_cond_init(cv, &ca);
-	pthread_condattr_destroy(&ca);
-	return e;
-}
-
 /* Until name's lock is held, while the connection is up, for at most
  * HOLD_WAIT_MS: once a stream has begun, every daemon sees it. */
 static void
@@ -155,13 +141,7 @@ wait_held(struct pg_listen *l, const char *name)
 	struct timespec t;
 	struct hold *h;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += HOLD_WAIT_MS / 1000;
-	t.tv_nsec += (HOLD_WAIT_MS % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
+	mono_deadline(&t, HOLD_WAIT_MS);
 	pthread_mutex_lock(&l->mu);
 	while (l->up && (h = hold_of(l, name)) != NULL && h->count > 0 &&
 	    !h->held && pthread_cond_timedwait(&l->held, &l->mu, &t) == 0)
@@ -172,17 +152,12 @@ wait_held(struct pg_listen *l, const char *name)
 void
 pg_listen_stream(struct pg_listen *l, const char *user, bool open)
 {
-	char name[USERNAME_MAX + 1];
-	struct hold *h = NULL;
-	size_t i;
+	struct hold *h;
 
 	if (l == NULL)
 		return;
-	for (i = 0; i < USERNAME_MAX && user[i] != '\0'; i++)
-		name[i] = (char)tolower((unsigned char)user[i]);
-	name[i] = '\0';
 	pthread_mutex_lock(&l->mu);
-	h = hold_of(l, name);
+	h = hold_of(l, user);
 	if (h == NULL && open) {
 		if (l->nholds == l->cap) {
 			size_t cap = l->cap ? l->cap * 2 : 16;
@@ -196,7 +171,7 @@ pg_listen_stream(struct pg_listen *l, const char *user, bool open)
 		if (l->nholds < l->cap) {
 			h = &l->holds[l->nholds++];
 			memset(h, 0, sizeof(*h));
-			memcpy(h->user, name, sizeof(name));
+			snprintf(h->user, sizeof(h->user), "%s", user);
 		}
 	}
 	if (h != NULL && open)
@@ -217,7 +192,7 @@ pg_listen_stream(struct pg_listen *l, const char *user, bool open)
 		return;
 	}
 	if (open)
-		wait_held(l, name);
+		wait_held(l, user);
 }
 
 /* "ID:FROM:TO" into ev; false when it is no such thing. */

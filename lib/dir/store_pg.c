@@ -239,18 +239,6 @@ conn_usable(struct conn *c)
 	return PQstatus(c->pg) == CONNECTION_OK;
 }
 
-static void
-deadline(struct timespec *t, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (ms % 1000) * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Takes an idle connection, or opens one while fewer than max are open,
  * or waits for one. STORE_BUSY when none comes in time, STORE_FAILED
  * when the server cannot be reached. */
@@ -260,7 +248,7 @@ conn_get(struct pg_store *s, struct conn **out)
 	struct timespec until;
 	struct conn *c = NULL;
 
-	deadline(&until, POOL_WAIT_MS);
+	mono_deadline(&until, POOL_WAIT_MS);
 	pthread_mutex_lock(&s->mu);
 	while (s->idle == NULL && s->open >= s->max)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0 &&
@@ -468,7 +456,6 @@ pg_open(const struct store_opts *opts, struct store **out, char *err,
     size_t errlen)
 {
 	struct pg_store *s;
-	pthread_condattr_t ca;
 	struct conn *c;
 	enum store_status st;
 
@@ -481,16 +468,13 @@ pg_open(const struct store_opts *opts, struct store **out, char *err,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->job_mu, NULL);
 	pthread_cond_init(&s->job_cv, NULL);
-	if (pthread_condattr_init(&ca) != 0 ||
-	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&s->cv, &ca) != 0) {
+	if (cond_init_mono(&s->cv) != 0) {
 		pthread_mutex_destroy(&s->mu);
 		pthread_mutex_destroy(&s->job_mu);
 		pthread_cond_destroy(&s->job_cv);
 		free(s);
 		return STORE_FAILED;
 	}
-	pthread_condattr_destroy(&ca);
 	if ((s->url = strdup(opts->path)) == NULL ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
 		pg_close(&s->base);

@@ -542,17 +542,10 @@ sq_open(const struct store_opts *opts, struct store **out, char *err,
 	pthread_mutex_init(&s->write_mu, NULL);
 	pthread_mutex_init(&s->job_mu, NULL);
 	s->jobs_tail = &s->jobs;
-	{
-		pthread_condattr_t ca;
-
-		if (pthread_condattr_init(&ca) != 0 ||
-		    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-		    pthread_cond_init(&s->lead_cv, &ca) != 0) {
-			free(s->path);
-			free(s);
-			return STORE_FAILED;
-		}
-		pthread_condattr_destroy(&ca);
+	if (cond_init_mono(&s->lead_cv) != 0) {
+		free(s->path);
+		free(s);
+		return STORE_FAILED;
 	}
 	pthread_mutex_init(&s->ckpt_mu, NULL);
 	pthread_cond_init(&s->ckpt_cv, NULL);
