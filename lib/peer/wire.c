@@ -273,6 +273,73 @@ fast_ack(const char *line, size_t len, struct wire_obj *o)
 	return true;
 }
 
+/* The n bytes at p, with no NUL among them, as a string in buf (of at
+ * least n + 1 bytes). */
+static bool
+take(const char *p, size_t n, char *buf)
+{
+	if (memchr(p, '\0', n) != NULL)
+		return false;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return true;
+}
+
+/* A msg in the form wire_put_msg writes, with a text that needed no
+ * escape (the common case: no quote, backslash or control character),
+ * read without building a tree. Anything else, even valid JSON of the
+ * same meaning, is left to jansson: this takes a strict subset of what
+ * jansson takes, and gives the same fields (fuzz-wire checks both). */
+static bool
+fast_msg(const char *line, size_t len, struct wire_obj *o)
+{
+	static const char head[] = "{\"type\":\"msg\",\"uid\":\"";
+	static const char mid[] = "\",\"text\":\"";
+	static const char tail[] = "\",\"ts\":\"";
+	const char *p = line + sizeof(head) - 1, *end = line + len, *q;
+	const char *text;
+	int64_t ms;
+	size_t n;
+
+	if (len < sizeof(head) - 1 + sizeof(mid) - 1 + sizeof(tail) - 1 + 2 ||
+	    memcmp(line, head, sizeof(head) - 1) != 0 ||
+	    memcmp(end - 2, "\"}", 2) != 0)
+		return false;
+	end -= 2;
+	/* The uid: its characters (valid_uid) need no escape. */
+	if ((q = memchr(p, '"', (size_t)(end - p))) == NULL ||
+	    (n = (size_t)(q - p)) > UID_MAX || !take(p, n, o->uidbuf) ||
+	    !valid_uid(o->uidbuf))
+		return false;
+	p = q;
+	if ((size_t)(end - p) < sizeof(mid) - 1 ||
+	    memcmp(p, mid, sizeof(mid) - 1) != 0)
+		return false;
+	/* The text: up to the first quote, which ends the string since no
+	 * backslash comes before it; bytes jansson takes as they are. */
+	text = p += sizeof(mid) - 1;
+	for (; p < end && *p != '"'; p++)
+		if ((unsigned char)*p < 0x20 || *p == '\\')
+			return false;
+	n = (size_t)(p - text);
+	if (p == end || n > WIRE_TEXT_MAX || !valid_utf8(text, n))
+		return false;
+	/* The time stamp, of the one form ts_format writes. */
+	if ((size_t)(end - p) < sizeof(tail) - 1 ||
+	    memcmp(p, tail, sizeof(tail) - 1) != 0)
+		return false;
+	p += sizeof(tail) - 1;
+	if ((size_t)(end - p) != TS_LEN - 1 || !take(p, TS_LEN - 1, o->tsbuf) ||
+	    !ts_parse(o->tsbuf, &ms))
+		return false;
+	o->type = WIRE_MSG;
+	o->uid = o->uidbuf;
+	o->text = text;
+	o->textlen = n;
+	o->ts = o->tsbuf;
+	return true;
+}
+
 enum wire_type
 wire_parse(const char *line, size_t len, struct wire_obj *o)
 {
@@ -283,6 +350,8 @@ wire_parse(const char *line, size_t len, struct wire_obj *o)
 	memset(o, 0, sizeof(*o));
 	if (fast_ack(line, len, o))
 		return WIRE_ACK;
+	if (fast_msg(line, len, o))
+		return WIRE_MSG;
 	j = o->json = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(j))
 		return bad(o, "bad_json", "not a JSON object");

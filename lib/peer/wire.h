@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "core/jsonw.h"
+#include "core/util.h"
 #include "core/valid.h"
 
 #define WIRE_VERSION 1
@@ -80,6 +81,7 @@ struct wire_obj {
 	const char *ts;			/* msg: NULL when absent or malformed */
 	const char *code, *error;	/* error, and WIRE_BAD */
 	char uidbuf[UID_MAX + 1];
+	char tsbuf[TS_LEN];		/* msg, read without jansson */
 };
 
 /* Parses one line (without its newline). WIRE_BAD sets code to one of

@@ -152,6 +152,22 @@ on_line(char *line, size_t len)
 		CHECK(o.textlen <= WIRE_TEXT_MAX);
 		CHECK(valid_utf8(o.text, o.textlen));
 		CHECK(memchr(o.text, '\0', o.textlen) == NULL);
+		if (o.json != NULL)
+			break;
+		/* The fast path must agree with jansson. */
+		j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+		CHECK(json_is_object(j));
+		CHECK(strcmp(json_string_value(json_object_get(j, "type")),
+		    "msg") == 0);
+		CHECK(strcmp(json_string_value(json_object_get(j, "uid")),
+		    o.uid) == 0);
+		CHECK(json_string_length(json_object_get(j, "text")) ==
+		    o.textlen);
+		CHECK(memcmp(json_string_value(json_object_get(j, "text")),
+		    o.text, o.textlen) == 0);
+		CHECK(o.ts != NULL && strcmp(json_string_value(
+		    json_object_get(j, "ts")), o.ts) == 0);
+		json_decref(j);
 		break;
 	case WIRE_ACK:
 		CHECK(valid_uid(o.uid));

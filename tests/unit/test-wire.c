@@ -150,6 +150,71 @@ objects_round_trip(void **state)
 	wire_out_free(&o);
 }
 
+/* A msg as wire_put_msg writes it, with a text that needs no escape,
+ * is read without jansson; anything else goes through jansson and must
+ * give the same fields or the same refusal. */
+static void
+msg_fast_path(void **state)
+{
+	static const char *const slow[] = {
+		/* an escape in the text: \n is a newline, \" a quote */
+		"{\"type\":\"msg\",\"uid\":\"u1\",\"text\":\"a\\nb\","
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+		"{\"type\":\"msg\",\"uid\":\"u1\",\"text\":\"a\\\"b\","
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+		/* another member order, spaces, a time stamp of another form */
+		"{\"uid\":\"u1\",\"type\":\"msg\",\"text\":\"a\\nb\","
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+		"{\"type\":\"msg\",\"uid\":\"u1\",\"text\":\"a\\nb\", "
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+		"{\"type\":\"msg\",\"uid\":\"u1\",\"text\":\"a\\nb\","
+		    "\"ts\":\"2026-11-24 20:05:18Z\"}",
+	};
+	static const char *const bad[] = {
+		/* a raw control character, bad UTF-8, a duplicate member,
+		 * a bad uid: refused as jansson refuses them */
+		"{\"type\":\"msg\",\"uid\":\"u1\",\"text\":\"a\tb\","
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+		"{\"type\":\"msg\",\"uid\":\"u1\",\"text\":\"a\xc0\xaf" "b\","
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+		"{\"type\":\"msg\",\"uid\":\"u1\",\"text\":\"x\",\"text\":\"y\","
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+		"{\"type\":\"msg\",\"uid\":\"u 1\",\"text\":\"ab\","
+		    "\"ts\":\"2026-11-24T20:05:18.123Z\"}",
+	};
+	const char *fast = "{\"type\":\"msg\",\"uid\":\"u1\",\"text\":"
+	    "\"h\xc3\xa9 / {x} \x7f\",\"ts\":\"2026-11-24T20:05:18.123Z\"}";
+	struct wire_obj w;
+
+	(void)state;
+	assert_int_equal(wire_parse(fast, strlen(fast), &w), WIRE_MSG);
+	assert_null(w.json);
+	assert_string_equal(w.uid, "u1");
+	assert_int_equal(w.textlen, 11);
+	assert_memory_equal(w.text, "h\xc3\xa9 / {x} \x7f", 11);
+	assert_string_equal(w.ts, "2026-11-24T20:05:18.123Z");
+	wire_obj_free(&w);
+	for (size_t i = 0; i < sizeof(slow) / sizeof(slow[0]); i++) {
+		assert_int_equal(wire_parse(slow[i], strlen(slow[i]), &w),
+		    WIRE_MSG);
+		assert_non_null(w.json);
+		assert_string_equal(w.uid, "u1");
+		assert_int_equal(w.textlen, 3);
+		assert_memory_equal(w.text, i == 1 ? "a\"b" : "a\nb", 3);
+		if (i < 4)
+			assert_string_equal(w.ts, "2026-11-24T20:05:18.123Z");
+		else
+			assert_null(w.ts);
+		wire_obj_free(&w);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(wire_parse(bad[i], strlen(bad[i]), &w),
+		    WIRE_BAD);
+		assert_string_equal(w.code, "bad_json");
+		wire_obj_free(&w);
+	}
+}
+
 static void
 hello_checks(void **state)
 {
@@ -199,18 +264,23 @@ static void
 text_limit(void **state)
 {
 	size_t n = WIRE_TEXT_MAX + 1, len;
-	char *line = malloc(n + 64);
+	char *line = malloc(n + 96);
 	struct wire_obj w;
 
 	(void)state;
 	assert_non_null(line);
+	/* Without a time stamp through jansson, with one without it. */
+	for (int fast = 0; fast < 2; fast++)
 	for (size_t t = WIRE_TEXT_MAX; t <= n; t++) {
 		len = (size_t)sprintf(line, "{\"type\":\"msg\",\"uid\":\"u\",\"text\":\"");
 		memset(line + len, 'x', t);
 		len += t;
-		len += (size_t)sprintf(line + len, "\"}");
+		len += (size_t)sprintf(line + len, fast ? "\",\"ts\":"
+		    "\"2026-11-24T20:05:18.123Z\"}" : "\"}");
 		assert_int_equal(wire_parse(line, len, &w),
 		    t == WIRE_TEXT_MAX ? WIRE_MSG : WIRE_BAD);
+		if (t == WIRE_TEXT_MAX)
+			assert_true((w.json == NULL) == (fast == 1));
 		wire_obj_free(&w);
 	}
 	free(line);
@@ -283,6 +353,7 @@ main(void)
 		cmocka_unit_test(longest_line_fits),
 		cmocka_unit_test(a_buffer_takes_its_own_limit),
 		cmocka_unit_test(objects_round_trip),
+		cmocka_unit_test(msg_fast_path),
 		cmocka_unit_test(hello_checks),
 		cmocka_unit_test(garbage_is_bad_json),
 		cmocka_unit_test(text_limit),
