@@ -212,3 +212,16 @@ EOF
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" | jq -e '.sealed == true and (.text | length) == 65536'
 }
+
+@test "12,000 sealed messages, sealed in batches while the ones before are posted: each stored once, in order" {
+	seq 1 12000 | sed 's/^/secret /' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 12000 ]
+	# Every status line says stored, and the ids grow with the input.
+	printf '%s\n' "$output" | jq -es 'all(.stored == true) and ([.[].id] | . == sort and . == unique)'
+	[ "$(db_sql 'SELECT count(*) FROM messages')" -eq 12000 ]
+	run --separate-stderr chat-history -u bob alice
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -r 'select(.sealed == true) | .text' | cmp - "$BATS_TEST_TMPDIR/in"
+}

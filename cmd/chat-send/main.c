@@ -375,7 +375,7 @@ main(int argc, char **argv)
 	struct sender_cfg cfg = { .reconnects = 1, .timeout_ms = 10000,
 	    .infd = STDIN_FILENO, .out = stdout };
 	const char *server = NULL, *direct = NULL;
-	struct dirclient *dc = NULL, *sdc = NULL;
+	struct dirclient *dc = NULL, *sdc = NULL, *kdc = NULL;
 	struct sender *s;
 	char *text = NULL, host[NETADDR_HOSTLEN];
 	size_t len = 0, n;
@@ -514,6 +514,9 @@ main(int argc, char **argv)
 		sdc = cli_dirclient(server);
 		cli_sign_as(sdc, cfg.user);
 		cfg.store = sdc;
+		kdc = cli_dirclient(server);
+		cli_sign_as(kdc, cfg.user);
+		cfg.seal = kdc;
 	}
 	if ((s = sender_new(&cfg)) == NULL)
 		cli_die(EX_OSERR, "cannot set up: %s", strerror(errno));
@@ -527,6 +530,7 @@ main(int argc, char **argv)
 	key_wipe(&keys.kp);
 	sodium_memzero(keys.xsk, sizeof(keys.xsk));
 	free(keys.pins);
+	dc_free(kdc);
 	dc_free(sdc);
 	dc_free(dc);
 	return status;

@@ -1108,43 +1108,49 @@ put_outgoing(struct jsonw *w, const struct dc_outgoing *m,
 
 /* Messages made ready to go: a uid for those without one (the envelope
  * binds it), and what each stores, sealed when the sealer says so. */
-struct ready {
-	struct dc_outgoing *o;
+struct dc_ready {
+	struct dc_outgoing *m;	/* the caller's, which get the ids */
+	struct dc_outgoing *o;	/* m itself when nothing is sealed */
 	char (*uid)[UID_HEX_LEN];
 	char **content;		/* NULL: the text */
 	size_t n;
 };
 
-static void
-ready_free(struct ready *r)
+void
+dc_ready_free(struct dc_ready *r)
 {
+	if (r == NULL)
+		return;
 	for (size_t i = 0; r->content != NULL && i < r->n; i++)
 		free(r->content[i]);
 	free(r->content);
 	free(r->uid);
-	free(r->o);
+	if (r->o != r->m)
+		free(r->o);
+	free(r);
 }
 
-static enum dc_status
-ready_make(struct dirclient *dc, struct ready *r, const struct dc_outgoing *m,
-    size_t n)
+enum dc_status
+dc_seal(struct dirclient *dc, struct dc_outgoing *m, size_t n,
+    struct dc_ready **out)
 {
 	char err[sizeof(dc->err)];
 	enum dc_status st;
+	struct dc_ready *r;
 
-	*r = (struct ready){ .n = n };
+	*out = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		goto nomem;
+	*r = (struct dc_ready){ .m = m, .o = m, .n = n };
 	if (dc->sealer == NULL) {
-		r->o = (struct dc_outgoing *)m;
+		*out = r;
 		return DC_OK;
 	}
 	r->o = calloc(n, sizeof(*r->o));
 	r->uid = calloc(n, sizeof(*r->uid));
 	r->content = calloc(n, sizeof(*r->content));
-	if (r->o == NULL || r->uid == NULL || r->content == NULL) {
-		ready_free(r);
-		seterr(dc, "%s/message/create/: out of memory", dc->server);
-		return DC_INTERNAL;
-	}
+	if (r->o == NULL || r->uid == NULL || r->content == NULL)
+		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		r->o[i] = m[i];
 		if (r->o[i].uid == NULL) {
@@ -1154,47 +1160,57 @@ ready_make(struct dirclient *dc, struct ready *r, const struct dc_outgoing *m,
 	}
 	if ((st = sealer_seal(dc->sealer, dc, r->o, n, r->content, err,
 	    sizeof(err))) != DC_OK) {
-		ready_free(r);
+		dc_ready_free(r);
 		seterr(dc, "%s", err);
+		return st;
 	}
-	return st;
+	*out = r;
+	return DC_OK;
+nomem:
+	dc_ready_free(r);
+	seterr(dc, "%s/message/create/: out of memory", dc->server);
+	return DC_INTERNAL;
 }
 
-static void
-ready_done(struct ready *r, struct dc_outgoing *m)
+/* What message i of r stores, for put_outgoing. */
+static const char *
+ready_content(const struct dc_ready *r, size_t i)
 {
-	if (r->o == m)
-		return;
-	for (size_t i = 0; i < r->n; i++) {
-		m[i].id = r->o[i].id;
-		m[i].created = r->o[i].created;
-	}
-	ready_free(r);
+	return r->content != NULL ? r->content[i] : NULL;
 }
 
-enum dc_status
-dc_send(struct dirclient *dc, struct dc_outgoing *m)
+/* The ids of r's messages [from, to), once stored, in the caller's. */
+static void
+ready_ids(struct dc_ready *r, size_t from, size_t to)
+{
+	for (size_t i = from; r->o != r->m && i < to; i++) {
+		r->m[i].id = r->o[i].id;
+		r->m[i].created = r->o[i].created;
+	}
+}
+
+/* Stores message i of r alone, with /message/create/'s one-message
+ * form. */
+static enum dc_status
+post_one(struct dirclient *dc, struct dc_ready *r, size_t i)
 {
 	struct jsonw body = { 0 };
-	struct ready r;
 	json_t *ans, *id;
 	enum dc_status st;
 
-	if ((st = ready_make(dc, &r, m, 1)) != DC_OK)
-		return st;
-	put_outgoing(&body, r.o, r.content != NULL ? r.content[0] : NULL);
+	put_outgoing(&body, &r->o[i], ready_content(r, i));
 	if ((st = post_text(dc, "/message/create/", &body, &ans)) == DC_OK) {
 		id = json_object_get(ans, "message_id");
 		if (!json_is_integer(id))
 			st = bad_answer(dc, "/message/create/",
 			    "has no message_id");
 		else {
-			r.o->id = json_integer_value(id);
-			r.o->created = dc->http == 201;
+			r->o[i].id = json_integer_value(id);
+			r->o[i].created = dc->http == 201;
 		}
 		json_decref(ans);
 	}
-	ready_done(&r, m);
+	ready_ids(r, i, i + 1);
 	return st;
 }
 
@@ -1229,41 +1245,75 @@ post_batch(struct dirclient *dc, struct jsonw *body, struct dc_outgoing *m,
 	return DC_OK;
 }
 
-enum dc_status
-dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
+/* Stores r's messages [from, to) with batch requests: one, unless they
+ * pass DC_BATCH_BYTES. */
+static enum dc_status
+post_many(struct dirclient *dc, struct dc_ready *r, size_t from, size_t to)
 {
 	struct jsonw body = { 0 };
-	struct ready r;
 	enum dc_status st;
-	size_t first = 0, i, before;
+	size_t first = from, i, before;
 
-	if ((st = ready_make(dc, &r, m, n)) != DC_OK)
-		return st;
 	jw_lit(&body, "{\"messages\":[");
-	for (i = 0; i < n; i++) {
+	for (i = from; i < to; i++) {
 		before = body.len;
 		if (i > first)
 			jw_lit(&body, ",");
-		put_outgoing(&body, &r.o[i], r.content != NULL ?
-		    r.content[i] : NULL);
+		put_outgoing(&body, &r->o[i], ready_content(r, i));
 		/* Sealed messages take more room than their callers count
 		 * on: what would pass the limit goes in a request of its
 		 * own. */
 		if (i > first && !body.failed &&
 		    body.len + 2 > DC_BATCH_BYTES) {
 			body.len = before;
-			if ((st = post_batch(dc, &body, r.o + first,
-			    i - first)) != DC_OK) {
-				ready_done(&r, m);
+			st = post_batch(dc, &body, r->o + first, i - first);
+			ready_ids(r, first, i);
+			if (st != DC_OK)
 				return st;
-			}
 			first = i--;
 			body = (struct jsonw){ 0 };
 			jw_lit(&body, "{\"messages\":[");
 		}
 	}
-	st = post_batch(dc, &body, r.o + first, n - first);
-	ready_done(&r, m);
+	st = post_batch(dc, &body, r->o + first, to - first);
+	ready_ids(r, first, to);
+	return st;
+}
+
+enum dc_status
+dc_post(struct dirclient *dc, struct dc_ready *r, size_t from, size_t n)
+{
+	if (from > r->n || n > r->n - from || n == 0) {
+		seterr(dc, "%s/message/create/: no such messages", dc->server);
+		return DC_INTERNAL;
+	}
+	return n == 1 ? post_one(dc, r, from) : post_many(dc, r, from,
+	    from + n);
+}
+
+enum dc_status
+dc_send(struct dirclient *dc, struct dc_outgoing *m)
+{
+	struct dc_ready *r;
+	enum dc_status st;
+
+	if ((st = dc_seal(dc, m, 1, &r)) != DC_OK)
+		return st;
+	st = post_one(dc, r, 0);
+	dc_ready_free(r);
+	return st;
+}
+
+enum dc_status
+dc_send_batch(struct dirclient *dc, struct dc_outgoing *m, size_t n)
+{
+	struct dc_ready *r;
+	enum dc_status st;
+
+	if ((st = dc_seal(dc, m, n, &r)) != DC_OK)
+		return st;
+	st = post_many(dc, r, 0, n);
+	dc_ready_free(r);
 	return st;
 }
 

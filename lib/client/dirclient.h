@@ -160,6 +160,21 @@ enum dc_status dc_send(struct dirclient *dc, struct dc_outgoing *m);
 enum dc_status dc_send_batch(struct dirclient *dc, struct dc_outgoing *m,
     size_t n);
 
+/* dc_send_batch in two steps, which two threads may take, each with its
+ * own dirclient, so that one batch is sealed while the one before it is
+ * posted. dc_seal makes m[0..n) ready: a uid for each without one, and
+ * what it stores, sealed when dc_set_pins says so (peers' keys looked up
+ * through dc). dc_post stores the ready messages [from, from + n) through
+ * any dirclient of the same user: one alone as dc_send does, more as
+ * dc_send_batch does; it sets their ids in m, which must stay until
+ * dc_ready_free. */
+struct dc_ready;
+enum dc_status dc_seal(struct dirclient *dc, struct dc_outgoing *m, size_t n,
+    struct dc_ready **r);
+enum dc_status dc_post(struct dirclient *dc, struct dc_ready *r, size_t from,
+    size_t n);
+void dc_ready_free(struct dc_ready *r);
+
 /* Events of the push channel (GET /events, chat-protocol(7)): each is
  * one JSON object, {"type":"message","id","from","to"}, {"type":"resync"}
  * or another type. Borrowed; a non-zero return ends the stream. */

@@ -27,6 +27,7 @@
 #define BATCH 5000		/* messages stored with one request, at most */
 #define BATCH_BYTES (900 << 10)	/* and about this much JSON: chat-dird
 				 * takes 1 MiB a request by default */
+#define QUEUE 2			/* batches sealed and waiting to be posted */
 #define MSG_OVERHEAD 64		/* JSON around a message's fields */
 #define READ_CHUNK 65536
 #define CAND_MAX 9		/* host:port and the candidates, at most */
@@ -44,6 +45,15 @@ struct msg {
 	enum sender_path path;	/* acknowledged over it */
 	int sstate;		/* under lock */
 	int64_t id;
+};
+
+/* Messages [from, to) on their way to the directory. */
+struct batch {
+	uint64_t from, to;
+	struct dc_outgoing *o;	/* each, its id once stored (-1: failed) */
+	struct dc_ready *ready;	/* sealed; NULL: it could not be */
+	enum dc_status st;	/* and why */
+	char *why;
 };
 
 struct input {
@@ -86,7 +96,12 @@ struct sender {
 	uint64_t n_stored;	/* messages it is done with */
 	bool done;
 	int notify[2];
-	struct dirclient *sdc;
+	struct dirclient *sdc;	/* the posting thread's */
+	struct dirclient *kdc;	/* the storing thread's, which seals */
+	pthread_cond_t qcond;
+	struct batch queue[QUEUE];	/* sealed, for the posting thread */
+	size_t qhead, nq;
+	bool sealed_all;
 	/* verdict */
 	bool refused;		/* a key that is not the peer's */
 	bool quiet_hs;		/* an IK try: its failure is not said */
@@ -99,70 +114,95 @@ struct sender {
  * many milliseconds the refusal took). A batch stored in between lets the
  * next failure be said again. */
 static void
-warn_store(struct sender *s, enum dc_status st)
+warn_store(struct sender *s, enum dc_status st, const char *why)
 {
 	if (st == s->store_warned)
 		return;
-	cli_warn("storing: %s", dc_error(s->sdc));
+	cli_warn("storing: %s", why);
 	s->store_warned = st;
 }
 
-/* Stores o[0..n) with one request. A batch the directory refuses (too
- * large for it, or holding a message it will not take) is split in
- * halves, so that whatever can be stored is, in a few requests. */
+/* Stores r's messages [at, at + n), whose outgoing are o[0..n), with
+ * one request. A batch the directory refuses (too large for it, or
+ * holding a message it will not take) is split in halves, so that
+ * whatever can be stored is, in a few requests. */
 static void
-store_split(struct sender *s, struct dc_outgoing *o, size_t n)
+store_split(struct sender *s, struct dc_ready *r, size_t at,
+    struct dc_outgoing *o, size_t n)
 {
 	enum dc_status st;
 
-	st = n == 1 ? dc_send(s->sdc, o) : dc_send_batch(s->sdc, o, n);
-	if (st == DC_OK) {
+	if ((st = dc_post(s->sdc, r, at, n)) == DC_OK) {
 		s->store_warned = DC_OK;
 		return;
 	}
 	if (st == DC_REJECTED && n > 1) {
-		store_split(s, o, n / 2);
-		store_split(s, o + n / 2, n - n / 2);
+		store_split(s, r, at, o, n / 2);
+		store_split(s, r, at + n / 2, o + n / 2, n - n / 2);
 		return;
 	}
-	warn_store(s, st);
+	warn_store(s, st, dc_error(s->sdc));
 	for (size_t i = 0; i < n; i++)
 		o[i].id = -1;
 }
 
-/* Storing, in its own thread, so that the directory's round trips never
- * hold up the peer's: it takes what was read since its last request, up
- * to BATCH messages and about BATCH_BYTES, and stores them with one
- * request. */
+/* Stores a sealed batch, in the posting thread (or the storing thread,
+ * when it has no other), and tells the main thread. */
 static void
-store_range(struct sender *s, uint64_t from, uint64_t to)
+post_batch(struct sender *s, struct batch *b)
 {
-	struct dc_outgoing *o;
-	size_t n = (size_t)(to - from), i;
+	size_t n = (size_t)(b->to - b->from), i;
 	struct msg *m;
 
-	if ((o = calloc(n, sizeof(*o))) == NULL)
-		cli_die(EX_SOFTWARE, "out of memory");
-	for (i = 0; i < n; i++) {
-		m = &s->ring[(from + i) % WINDOW];
-		o[i] = (struct dc_outgoing){ .from = s->user, .to = s->peer,
-		    .text = m->text, .uid = m->uid };
-	}
 	/* The answers' JSON (thousands of ids) lives in an arena. */
 	jarena_open();
-	store_split(s, o, n);
+	if (b->ready != NULL)
+		store_split(s, b->ready, 0, b->o, n);
+	else {
+		/* Not sealed: the peer's key could not be had (a directory
+		 * that is down), or memory. */
+		warn_store(s, b->st, b->why != NULL ? b->why :
+		    "out of memory");
+		for (i = 0; i < n; i++)
+			b->o[i].id = -1;
+	}
 	jarena_close();
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < n; i++) {
-		m = &s->ring[(from + i) % WINDOW];
-		m->sstate = o[i].id >= 0 ? S_DONE : S_FAILED;
-		m->id = o[i].id;
+		m = &s->ring[(b->from + i) % WINDOW];
+		m->sstate = b->o[i].id >= 0 ? S_DONE : S_FAILED;
+		m->id = b->o[i].id;
 	}
-	s->n_stored = to;
+	s->n_stored = b->to;
 	pthread_mutex_unlock(&s->lock);
-	free(o);
+	dc_ready_free(b->ready);
+	free(b->why);
+	free(b->o);
 	while (write(s->notify[1], "", 1) < 0 && errno == EINTR)
 		;
+}
+
+/* Makes messages [from, to) ready to store: sealed, when the user
+ * seals, with the sealing dirclient. */
+static void
+seal_batch(struct sender *s, uint64_t from, uint64_t to, struct batch *b)
+{
+	struct dirclient *dc = s->kdc != NULL ? s->kdc : s->sdc;
+	size_t n = (size_t)(to - from);
+	struct msg *m;
+
+	*b = (struct batch){ .from = from, .to = to };
+	if ((b->o = calloc(n, sizeof(*b->o))) == NULL)
+		cli_die(EX_SOFTWARE, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		m = &s->ring[(from + i) % WINDOW];
+		b->o[i] = (struct dc_outgoing){ .from = s->user,
+		    .to = s->peer, .text = m->text, .uid = m->uid };
+	}
+	jarena_open();
+	if ((b->st = dc_seal(dc, b->o, n, &b->ready)) != DC_OK)
+		b->why = strdup(dc_error(dc));
+	jarena_close();
 }
 
 /* The end of the next batch from message from on: at most BATCH
@@ -185,10 +225,17 @@ batch_end(const struct sender *s, uint64_t from, uint64_t avail)
 	return to;
 }
 
+/* Storing, in threads of its own, so that the directory's round trips
+ * never hold up the peer's: the storing thread takes what was read since
+ * its last batch, up to BATCH messages and about BATCH_BYTES, and seals
+ * it; the posting thread stores each batch with one request (more when
+ * sealed ones pass the directory's limit) while the next is sealed. With
+ * no sealing dirclient, the storing thread posts each batch itself. */
 static void *
 storer(void *arg)
 {
 	struct sender *s = arg;
+	struct batch b;
 	uint64_t from, to;
 
 	pthread_mutex_lock(&s->lock);
@@ -201,7 +248,42 @@ storer(void *arg)
 		to = batch_end(s, from, s->n_published);
 		s->n_taken = to;
 		pthread_mutex_unlock(&s->lock);
-		store_range(s, from, to);
+		seal_batch(s, from, to, &b);
+		if (s->kdc == NULL) {
+			post_batch(s, &b);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		while (s->nq == QUEUE)
+			pthread_cond_wait(&s->qcond, &s->lock);
+		s->queue[(s->qhead + s->nq++) % QUEUE] = b;
+		pthread_cond_broadcast(&s->qcond);
+	}
+	s->sealed_all = true;
+	pthread_cond_broadcast(&s->qcond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void *
+poster(void *arg)
+{
+	struct sender *s = arg;
+	struct batch b;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (s->nq == 0 && !s->sealed_all)
+			pthread_cond_wait(&s->qcond, &s->lock);
+		if (s->nq == 0)
+			break;
+		b = s->queue[s->qhead];
+		s->qhead = (s->qhead + 1) % QUEUE;
+		s->nq--;
+		pthread_cond_broadcast(&s->qcond);
+		pthread_mutex_unlock(&s->lock);
+		post_batch(s, &b);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -865,6 +947,7 @@ sender_new(const struct sender_cfg *cfg)
 	s->user = cfg->user;
 	s->peer = cfg->peer;
 	s->sdc = cfg->store;
+	s->kdc = cfg->store != NULL ? cfg->seal : NULL;
 	s->store = cfg->store != NULL;
 	s->timeout_ms = cfg->timeout_ms;
 	s->reconnects = cfg->reconnects;
@@ -878,22 +961,28 @@ sender_new(const struct sender_cfg *cfg)
 		s->port = cfg->port;
 		s->direct = true;
 	}
+	s->notify[0] = s->notify[1] = -1;
 	if ((s->ring = calloc(WINDOW, sizeof(*s->ring))) == NULL ||
 	    pipe2(s->notify, O_CLOEXEC | O_NONBLOCK) != 0 ||
-	    pthread_mutex_init(&s->lock, NULL) != 0) {
-		free(s->ring);
-		free(s);
-		return NULL;
-	}
-	if (pthread_cond_init(&s->cond, NULL) != 0) {
-		pthread_mutex_destroy(&s->lock);
-		close(s->notify[0]);
-		close(s->notify[1]);
-		free(s->ring);
-		free(s);
-		return NULL;
+	    pthread_mutex_init(&s->lock, NULL) != 0)
+		goto fail;
+	if (pthread_cond_init(&s->cond, NULL) != 0)
+		goto fail_lock;
+	if (pthread_cond_init(&s->qcond, NULL) != 0) {
+		pthread_cond_destroy(&s->cond);
+		goto fail_lock;
 	}
 	return s;
+fail_lock:
+	pthread_mutex_destroy(&s->lock);
+fail:
+	if (s->notify[0] >= 0) {
+		close(s->notify[0]);
+		close(s->notify[1]);
+	}
+	free(s->ring);
+	free(s);
+	return NULL;
 }
 
 bool
@@ -921,9 +1010,11 @@ sender_add(struct sender *s, const char *text, size_t len)
 int
 sender_run(struct sender *s)
 {
-	pthread_t thread;
+	pthread_t thread, posting;
 
-	if (s->store && pthread_create(&thread, NULL, storer, s) != 0)
+	if (s->store && (pthread_create(&thread, NULL, storer, s) != 0 ||
+	    (s->kdc != NULL && pthread_create(&posting, NULL, poster,
+	    s) != 0)))
 		cli_die(EX_OSERR, "cannot start storing");
 	if (s->first != NULL) {
 		add_msg(s, s->first, s->firstlen, NULL);
@@ -934,6 +1025,8 @@ sender_run(struct sender *s)
 	run(s, &s->input);
 	if (s->store)
 		pthread_join(thread, NULL);
+	if (s->kdc != NULL)
+		pthread_join(posting, NULL);
 	drop_fd(s);
 	if (fflush(s->cfg.out) == EOF)
 		cli_die(EX_IOERR, "stdout: %s", strerror(errno));
@@ -957,6 +1050,7 @@ sender_free(struct sender *s)
 	free(s->ring);
 	close(s->notify[0]);
 	close(s->notify[1]);
+	pthread_cond_destroy(&s->qcond);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -48,7 +48,10 @@ struct sender_cfg {
 	bool no_direct;		/* the fallback only, not the addresses */
 	sender_fallback_fn fallback;	/* NULL: none */
 	void *fallback_arg;
-	struct dirclient *store;	/* the storing thread's; NULL: none */
+	struct dirclient *store;	/* the posting thread's; NULL: none */
+	/* The sealing thread's, which seals one batch while the one before
+	 * is posted; NULL: the posting thread seals too. */
+	struct dirclient *seal;
 	bool json;		/* input lines are chat-send --json objects */
 	int64_t timeout_ms;	/* connect, hello, and each ack */
 	int reconnects;		/* tries after a broken connection */

@@ -213,6 +213,37 @@ test_new(void **state)
 	dc_free(dc);
 }
 
+/* dc_post takes only messages that dc_seal made ready; a directory that
+ * is not there fails the post, not the sealing, and no id is set. */
+static void
+test_ready_range(void **state)
+{
+	struct dc_outgoing m[2] = {
+		{ .from = "alice", .to = "bob", .text = "one", .id = 7 },
+		{ .from = "alice", .to = "bob", .text = "two", .id = 7 },
+	};
+	struct dirclient *dc;
+	struct dc_ready *r;
+	char err[256];
+
+	(void)state;
+	dc = dc_new("http://127.0.0.1:1", 1000, err, sizeof(err));
+	assert_non_null(dc);
+	assert_int_equal(dc_seal(dc, m, 2, &r), DC_OK);
+	assert_non_null(r);
+	assert_int_equal(dc_post(dc, r, 0, 0), DC_INTERNAL);
+	assert_int_equal(dc_post(dc, r, 2, 1), DC_INTERNAL);
+	assert_int_equal(dc_post(dc, r, 1, 2), DC_INTERNAL);
+	assert_non_null(strstr(dc_error(dc), "no such messages"));
+	assert_int_equal(dc_post(dc, r, 1, 1), DC_UNAVAILABLE);
+	assert_int_equal(dc_post(dc, r, 0, 2), DC_UNAVAILABLE);
+	assert_int_equal(m[0].id, 7);
+	assert_int_equal(m[1].id, 7);
+	dc_ready_free(r);
+	dc_ready_free(NULL);
+	dc_free(dc);
+}
+
 static void
 test_local_ip(void **state)
 {
@@ -284,6 +315,7 @@ main(void)
 		cmocka_unit_test(test_message_out),
 		cmocka_unit_test(test_peer_out),
 		cmocka_unit_test(test_new),
+		cmocka_unit_test(test_ready_range),
 		cmocka_unit_test(test_local_ip),
 		cmocka_unit_test(test_settings),
 	};
