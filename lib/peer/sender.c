@@ -146,8 +146,8 @@ store_split(struct sender *s, struct dc_ready *r, size_t at,
 		o[i].id = -1;
 }
 
-/* Stores a sealed batch, in the posting thread (or the storing thread,
- * when it has no other), and tells the main thread. */
+/* Stores a sealed batch, in the posting thread, and tells the main
+ * thread. */
 static void
 post_batch(struct sender *s, struct batch *b)
 {
@@ -187,7 +187,7 @@ post_batch(struct sender *s, struct batch *b)
 static void
 seal_batch(struct sender *s, uint64_t from, uint64_t to, struct batch *b)
 {
-	struct dirclient *dc = s->kdc != NULL ? s->kdc : s->sdc;
+	struct dirclient *dc = s->kdc;
 	size_t n = (size_t)(to - from);
 	struct msg *m;
 
@@ -229,8 +229,7 @@ batch_end(const struct sender *s, uint64_t from, uint64_t avail)
  * never hold up the peer's: the storing thread takes what was read since
  * its last batch, up to BATCH messages and about BATCH_BYTES, and seals
  * it; the posting thread stores each batch with one request (more when
- * sealed ones pass the directory's limit) while the next is sealed. With
- * no sealing dirclient, the storing thread posts each batch itself. */
+ * sealed ones pass the directory's limit) while the next is sealed. */
 static void *
 storer(void *arg)
 {
@@ -249,11 +248,6 @@ storer(void *arg)
 		s->n_taken = to;
 		pthread_mutex_unlock(&s->lock);
 		seal_batch(s, from, to, &b);
-		if (s->kdc == NULL) {
-			post_batch(s, &b);
-			pthread_mutex_lock(&s->lock);
-			continue;
-		}
 		pthread_mutex_lock(&s->lock);
 		while (s->nq == QUEUE)
 			pthread_cond_wait(&s->qcond, &s->lock);
@@ -936,8 +930,8 @@ sender_new(const struct sender_cfg *cfg)
 {
 	struct sender *s;
 
-	if (!cfg->plaintext && (cfg->xsk == NULL || cfg->edpk == NULL ||
-	    cfg->pins == NULL)) {
+	if ((!cfg->plaintext && (cfg->xsk == NULL || cfg->edpk == NULL ||
+	    cfg->pins == NULL)) || (cfg->store != NULL && cfg->seal == NULL)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -947,7 +941,7 @@ sender_new(const struct sender_cfg *cfg)
 	s->user = cfg->user;
 	s->peer = cfg->peer;
 	s->sdc = cfg->store;
-	s->kdc = cfg->store != NULL ? cfg->seal : NULL;
+	s->kdc = cfg->seal;
 	s->store = cfg->store != NULL;
 	s->timeout_ms = cfg->timeout_ms;
 	s->reconnects = cfg->reconnects;
@@ -1013,8 +1007,7 @@ sender_run(struct sender *s)
 	pthread_t thread, posting;
 
 	if (s->store && (pthread_create(&thread, NULL, storer, s) != 0 ||
-	    (s->kdc != NULL && pthread_create(&posting, NULL, poster,
-	    s) != 0)))
+	    pthread_create(&posting, NULL, poster, s) != 0))
 		cli_die(EX_OSERR, "cannot start storing");
 	if (s->first != NULL) {
 		add_msg(s, s->first, s->firstlen, NULL);
@@ -1023,10 +1016,10 @@ sender_run(struct sender *s)
 		s->input.eof = true;
 	}
 	run(s, &s->input);
-	if (s->store)
+	if (s->store) {
 		pthread_join(thread, NULL);
-	if (s->kdc != NULL)
 		pthread_join(posting, NULL);
+	}
 	drop_fd(s);
 	if (fflush(s->cfg.out) == EOF)
 		cli_die(EX_IOERR, "stdout: %s", strerror(errno));

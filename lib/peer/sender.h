@@ -50,7 +50,7 @@ struct sender_cfg {
 	void *fallback_arg;
 	struct dirclient *store;	/* the posting thread's; NULL: none */
 	/* The sealing thread's, which seals one batch while the one before
-	 * is posted; NULL: the posting thread seals too. */
+	 * is posted: another dirclient of the same user, needed with store. */
 	struct dirclient *seal;
 	bool json;		/* input lines are chat-send --json objects */
 	int64_t timeout_ms;	/* connect, hello, and each ack */
@@ -69,7 +69,8 @@ struct sender_cfg {
 	enum noise_hash hash;
 };
 
-/* NULL when out of memory, or (EINVAL) v2 without its keys. */
+/* NULL when out of memory, or (EINVAL) v2 without its keys or store
+ * without seal. */
 struct sender *sender_new(const struct sender_cfg *cfg);
 void sender_free(struct sender *s);
 /* Connects and shakes hands: true, or false said on stderr (the messages

@@ -250,6 +250,18 @@ str(const json_t *j, const char *key)
 	return json_string_value(json_object_get(j, key));
 }
 
+/* The n bytes at p, with no NUL among them, as a string in buf (of at
+ * least n + 1 bytes). */
+static bool
+take(const char *p, size_t n, char *buf)
+{
+	if (memchr(p, '\0', n) != NULL)
+		return false;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return true;
+}
+
 /* The ack of the protocol's own form, read without building a tree: the
  * one line a sender reads for every message. */
 static bool
@@ -262,26 +274,11 @@ fast_ack(const char *line, size_t len, struct wire_obj *o)
 	    memcmp(line + len - 2, "\"}", 2) != 0)
 		return false;
 	n = len - hl - 2;
-	if (n > UID_MAX || memchr(line + hl, '\0', n) != NULL)
-		return false;
-	memcpy(o->uidbuf, line + hl, n);
-	o->uidbuf[n] = '\0';
-	if (!valid_uid(o->uidbuf))
+	if (n > UID_MAX || !take(line + hl, n, o->uidbuf) ||
+	    !valid_uid(o->uidbuf))
 		return false;
 	o->type = WIRE_ACK;
 	o->uid = o->uidbuf;
-	return true;
-}
-
-/* The n bytes at p, with no NUL among them, as a string in buf (of at
- * least n + 1 bytes). */
-static bool
-take(const char *p, size_t n, char *buf)
-{
-	if (memchr(p, '\0', n) != NULL)
-		return false;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
 	return true;
 }
 

@@ -213,6 +213,19 @@ msg_fast_path(void **state)
 		assert_string_equal(w.code, "bad_json");
 		wire_obj_free(&w);
 	}
+	/* A NUL in the uid, which a C string would cut to a shorter valid
+	 * one, is refused on both fast paths. */
+	for (size_t i = 0; i < 2; i++) {
+		static const char msg[] = "{\"type\":\"msg\",\"uid\":\"u1\0x\","
+		    "\"text\":\"ab\",\"ts\":\"2026-11-24T20:05:18.123Z\"}";
+		static const char ack[] = "{\"type\":\"ack\",\"uid\":\"u1\0x\"}";
+		const char *l = i == 0 ? msg : ack;
+		size_t n = i == 0 ? sizeof(msg) - 1 : sizeof(ack) - 1;
+
+		assert_int_equal(wire_parse(l, n, &w), WIRE_BAD);
+		assert_string_equal(w.code, "bad_json");
+		wire_obj_free(&w);
+	}
 }
 
 static void
