@@ -60,7 +60,7 @@ main(int argc, char **argv)
 			    "\",\"uid\":\"sig-%lld-%ld\"}", argv[2], argv[3], i,
 			    (long long)now, i);
 		strcpy(value, "-");
-		if (session && !sig_session_header(skey, sid, create ? "POST" :
+		if (session && !sig_session_header(skey, sid, 2, create ? "POST" :
 		    "GET", create ? "/message/create/" : target, argv[2], create ?
 		    now : now - i, create ? body : "", create ? strlen(body) : 0,
 		    value, sizeof(value)))

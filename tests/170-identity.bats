@@ -434,6 +434,34 @@ messages() {
 	if has_logged '.status == 401'; then echo 'a 401 was logged' >&2; false; fi
 }
 
+@test "sessions made by another implementation: s1 and s2 taken, wrong MACs refused" {
+	# tests/interop/session.py: PyNaCl, hashlib and hmac, not our code
+	run /usr/bin/python3 "$BATS_TEST_DIRNAME/interop/session.py" \
+		"$CHAT_SERVER" "$CHAT_HOME/keys/alice.key" alice
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s\n' 'session 201' 's1 200' 's2 200' \
+		's2-other-target 401' 's2-sent-as-s1 401')" ]
+}
+
+@test "the programs MAC with s2 in a session; the log says each request's kind" {
+	# three batches, so that the session opens before the last
+	(
+		for i in 1 2 3 4; do
+			seq 1 20 | sed "s/^/round $i: /"
+			sleep 0.3
+		done
+	) | chat-send -u alice bob >/dev/null
+	# the first requests are signed (v1), those after the session s2
+	has_logged '.path == "/session" and .status == 201 and .auth == "v1"'
+	has_logged '.path == "/message/create/" and .status == 201 and .auth == "s2"'
+	if has_logged '.auth == "s1"'; then echo 'an s1 MAC was sent' >&2; false; fi
+	if has_logged '.status == 401'; then echo 'a 401 was logged' >&2; false; fi
+	# an unsigned request has no auth in its line
+	curl -s "$CHAT_SERVER/healthz" >/dev/null
+	has_logged '.path == "/healthz" and (has("auth") | not)'
+}
+
 @test "a directory restarted under a client's session: it signs again and goes on" {
 	chat-send -u alice bob one >/dev/null
 	chat-history -u bob alice -f >"$BATS_TEST_TMPDIR/follow" 2>&1 3>&- &

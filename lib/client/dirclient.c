@@ -52,6 +52,7 @@ struct dirclient {
 	int signed_count;
 	bool session_off;	/* the directory has none: sign every one */
 	bool in_session;
+	int mac;		/* its kind: 2 (s2) when the directory takes it */
 	bool opening;
 	char code[32];		/* the "code" of the last error answer */
 	char sid[SIG_SID_LEN + 1];
@@ -517,7 +518,7 @@ headers(struct dirclient *dc, const char *url, const struct jsonw *body)
 
 	if (!dc->signing)
 		return body != NULL ? dc->json_hdrs : dc->get_hdrs;
-	if (dc->in_session ? !sig_session_header(dc->skey, dc->sid,
+	if (dc->in_session ? !sig_session_header(dc->skey, dc->sid, dc->mac,
 	    body != NULL ? "POST" : "GET", target_of(url), dc->signer, now_ms(),
 	    body != NULL ? body->data : "", body != NULL ? body->len : 0, value,
 	    sizeof(value)) : !sig_header(dc->sk, body != NULL ? "POST" : "GET",
@@ -632,6 +633,19 @@ request_once(struct dirclient *dc, const char *path, const char *const *query,
 static enum dc_status post(struct dirclient *dc, const char *path,
     json_t *send, json_t **answer);
 
+/* Whether a session's answer lists s2 among the MACs it takes. */
+static bool
+takes_s2(const json_t *macs)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(macs, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), "s2") == 0)
+			return true;
+	return false;
+}
+
 /* Opens a session: an X25519 key of this run's, sent in a request signed
  * with the user's key; the directory's answer gives the session and its
  * own key, and both sides derive the MAC key. A directory without
@@ -660,6 +674,7 @@ open_session(struct dirclient *dc)
 	    sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof(spk) &&
 	    sig_session_key(sk, spk, pk, spk, dc->skey)) {
 		snprintf(dc->sid, sizeof(dc->sid), "%s", json_string_value(sid));
+		dc->mac = takes_s2(json_object_get(ans, "macs")) ? 2 : 1;
 		dc->in_session = true;
 		dc->session_off = false;
 	}

@@ -1235,8 +1235,11 @@ h_session(struct api *api, const struct api_request *rq,
 	}
 	key_b64(spk, b64);
 	ts_format(now + AUTH_SESSION_MS, ts);
-	answer(rs, 201, json_pack("{s:s, s:s, s:s, s:s}", "session", sid,
-	    "username", p.username, "key", b64, "expires", ts));
+	/* macs: the kinds of session MAC taken, so that a client uses s2
+	 * here and s1 with a directory from before it. */
+	answer(rs, 201, json_pack("{s:s, s:s, s:s, s:s, s:[s, s]}", "session",
+	    sid, "username", p.username, "key", b64, "expires", ts, "macs",
+	    "s1", "s2"));
 end:
 	json_decref(o);
 }

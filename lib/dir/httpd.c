@@ -59,6 +59,7 @@ struct req {
 	int status;
 	int64_t start;
 	char method[16];
+	char auth[3];		/* the kind of Chat-Signature: v1, s1, s2 */
 	char path[LOGGED_PATH];
 	char remote[NETADDR_HOSTLEN];
 	char local[NETADDR_HOSTLEN];	/* where it came to */
@@ -259,6 +260,20 @@ request_of(struct req *r, struct MHD_Connection *conn, const char *method,
 
 static void *worker_main(void *arg);
 
+/* The kind a Chat-Signature header says it is, for the log: whether
+ * clients sign or MAC, and with which digest. Empty for anything else;
+ * the API judges the header. */
+static void
+auth_kind(const char *sig, char kind[3])
+{
+	kind[0] = '\0';
+	if (sig != NULL && (strncmp(sig, "v1 ", 3) == 0 ||
+	    strncmp(sig, "s1 ", 3) == 0 || strncmp(sig, "s2 ", 3) == 0)) {
+		memcpy(kind, sig, 2);
+		kind[2] = '\0';
+	}
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
@@ -280,6 +295,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->started = true;
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
+		auth_kind(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    SIG_HEADER), r->auth);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		known = cl != NULL && parse_int(cl, 0, INT64_MAX, &n);
@@ -381,12 +398,17 @@ on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 	(void)conn;
 	if (r == NULL)
 		return;
-	if (!h->cfg.quiet || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		log_event(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "info" :
-		    "warn", "request", json_pack("{s:s, s:s, s:i, s:I, s:s, s:b}",
+	if (!h->cfg.quiet || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:s, s:b}",
 		    "method", r->method, "path", r->path, "status", r->status,
 		    "ms", (json_int_t)(mono_ms() - r->start), "remote", r->remote,
-		    "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+		    "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+
+		if (o != NULL && r->auth[0] != '\0')
+			json_object_set_new(o, "auth", json_string(r->auth));
+		log_event(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "info" :
+		    "warn", "request", o);
+	}
 	atomic_fetch_sub(&h->active, 1);
 	free(r->body);
 	free(r->target);

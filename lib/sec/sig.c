@@ -6,37 +6,80 @@
 #include "core/util.h"
 
 #define SIG_LABEL "chat-signature-v1\n"
+#define SIG_LABEL2 "chat-signature-s2\n"
 
 void
-sig_digest(const char *method, const char *target, const char *user,
-    int64_t ts, const void *body, size_t body_len,
-    unsigned char out[crypto_hash_sha256_BYTES])
+sig_body_hash(bool blake2b, const void *body, size_t body_len,
+    unsigned char out[SIG_HASHLEN])
 {
-	crypto_hash_sha256_state h;
-	unsigned char bh[crypto_hash_sha256_BYTES];
-	char tsbuf[24];
-	int n;
+	const unsigned char *b = body_len > 0 ? body : (const void *)"";
 
-	crypto_hash_sha256(bh, body_len > 0 ? body : (const void *)"",
-	    body_len);
-	n = snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
-	crypto_hash_sha256_init(&h);
-	crypto_hash_sha256_update(&h, (const unsigned char *)SIG_LABEL,
-	    strlen(SIG_LABEL));
-	crypto_hash_sha256_update(&h, (const unsigned char *)method,
-	    strlen(method));
-	crypto_hash_sha256_update(&h, (const unsigned char *)"\n", 1);
-	crypto_hash_sha256_update(&h, (const unsigned char *)target,
-	    strlen(target));
-	crypto_hash_sha256_update(&h, (const unsigned char *)"\n", 1);
-	crypto_hash_sha256_update(&h, (const unsigned char *)user,
-	    strlen(user));
-	crypto_hash_sha256_update(&h, (const unsigned char *)"\n", 1);
-	crypto_hash_sha256_update(&h, (const unsigned char *)tsbuf,
-	    (size_t)n);
-	crypto_hash_sha256_update(&h, (const unsigned char *)"\n", 1);
-	crypto_hash_sha256_update(&h, bh, sizeof(bh));
-	crypto_hash_sha256_final(&h, out);
+	if (blake2b)
+		crypto_generichash(out, SIG_HASHLEN, b, body_len, NULL, 0);
+	else
+		crypto_hash_sha256(out, b, body_len);
+}
+
+/* The digest of the fields, each but the last followed by a newline, in
+ * one hash or the other. */
+static void
+digest_of(bool blake2b, const char *const *f, const size_t *len, size_t n,
+    unsigned char out[SIG_HASHLEN])
+{
+	crypto_hash_sha256_state sh;
+	crypto_generichash_state bh;
+
+	if (blake2b)
+		crypto_generichash_init(&bh, NULL, 0, SIG_HASHLEN);
+	else
+		crypto_hash_sha256_init(&sh);
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = (const unsigned char *)f[i];
+		const unsigned char *nl = (const unsigned char *)"\n";
+
+		if (blake2b) {
+			crypto_generichash_update(&bh, p, len[i]);
+			if (i + 1 < n)
+				crypto_generichash_update(&bh, nl, 1);
+		} else {
+			crypto_hash_sha256_update(&sh, p, len[i]);
+			if (i + 1 < n)
+				crypto_hash_sha256_update(&sh, nl, 1);
+		}
+	}
+	if (blake2b)
+		crypto_generichash_final(&bh, out, SIG_HASHLEN);
+	else
+		crypto_hash_sha256_final(&sh, out);
+}
+
+void
+sig_digest_hashed(bool blake2b, const char *method, const char *target,
+    const char *user, int64_t ts, const unsigned char body_hash[SIG_HASHLEN],
+    unsigned char out[SIG_HASHLEN])
+{
+	char tsbuf[24];
+	int n = snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
+	/* The label ends in its own newline, so it is the first field
+	 * without it. */
+	const char *label = blake2b ? SIG_LABEL2 : SIG_LABEL;
+	const char *f[] = { label, method, target, user, tsbuf,
+	    (const char *)body_hash };
+	size_t len[] = { strlen(label) - 1, strlen(method), strlen(target),
+	    strlen(user), (size_t)n, SIG_HASHLEN };
+
+	digest_of(blake2b, f, len, sizeof(f) / sizeof(f[0]), out);
+}
+
+void
+sig_digest(bool blake2b, const char *method, const char *target,
+    const char *user, int64_t ts, const void *body, size_t body_len,
+    unsigned char out[SIG_HASHLEN])
+{
+	unsigned char bh[SIG_HASHLEN];
+
+	sig_body_hash(blake2b, body, body_len, bh);
+	sig_digest_hashed(blake2b, method, target, user, ts, bh, out);
 }
 
 bool
@@ -44,11 +87,11 @@ sig_header(const unsigned char sk[crypto_sign_SECRETKEYBYTES],
     const char *method, const char *target, const char *user, int64_t ts,
     const void *body, size_t body_len, char *out, size_t outlen)
 {
-	unsigned char d[crypto_hash_sha256_BYTES], sig[crypto_sign_BYTES];
+	unsigned char d[SIG_HASHLEN], sig[crypto_sign_BYTES];
 	char b64[SIG_B64_LEN + 1];
 	int n;
 
-	sig_digest(method, target, user, ts, body, body_len, d);
+	sig_digest(false, method, target, user, ts, body, body_len, d);
 	if (crypto_sign_detached(sig, NULL, d, sizeof(d), sk) != 0)
 		return false;
 	sodium_bin2base64(b64, sizeof(b64), sig, sizeof(sig),
@@ -98,9 +141,11 @@ sig_parse(const char *value, struct sig_parts *out)
 	if (value == NULL || strlen(value) > SIG_HEADER_MAX)
 		return false;
 	if ((f = field(p, false, &len)) == NULL || len != 2 ||
-	    (memcmp(f, "v1", 2) != 0 && memcmp(f, "s1", 2) != 0))
+	    (memcmp(f, "v1", 2) != 0 && memcmp(f, "s1", 2) != 0 &&
+	    memcmp(f, "s2", 2) != 0))
 		return false;
 	out->session = f[0] == 's';
+	out->blake2b = f[1] == '2';
 	p = f + len + 1;
 	if ((f = field(p, false, &len)) == NULL || len > USERNAME_MAX)
 		return false;
@@ -139,22 +184,37 @@ sig_parse(const char *value, struct sig_parts *out)
 }
 
 bool
-sig_session_header(const unsigned char key[SIG_KEYLEN], const char *sid,
-    const char *method, const char *target, const char *user, int64_t ts,
-    const void *body, size_t body_len, char *out, size_t outlen)
+sig_session_header_hashed(const unsigned char key[SIG_KEYLEN], const char *sid,
+    int version, const char *method, const char *target, const char *user,
+    int64_t ts, const unsigned char body_hash[SIG_HASHLEN], char *out,
+    size_t outlen)
 {
-	unsigned char d[crypto_hash_sha256_BYTES];
+	unsigned char d[SIG_HASHLEN];
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	char b64[SIG_MAC_B64_LEN + 1];
 	int n;
 
-	sig_digest(method, target, user, ts, body, body_len, d);
+	if (version != 1 && version != 2)
+		return false;
+	sig_digest_hashed(version == 2, method, target, user, ts, body_hash, d);
 	crypto_auth_hmacsha256(mac, d, sizeof(d), key);
 	sodium_bin2base64(b64, sizeof(b64), mac, sizeof(mac),
 	    sodium_base64_VARIANT_ORIGINAL);
-	n = snprintf(out, outlen, "s1 %s %lld %s %s", user, (long long)ts, sid,
-	    b64);
+	n = snprintf(out, outlen, "s%d %s %lld %s %s", version, user,
+	    (long long)ts, sid, b64);
 	return n > 0 && (size_t)n < outlen;
+}
+
+bool
+sig_session_header(const unsigned char key[SIG_KEYLEN], const char *sid,
+    int version, const char *method, const char *target, const char *user,
+    int64_t ts, const void *body, size_t body_len, char *out, size_t outlen)
+{
+	unsigned char bh[SIG_HASHLEN];
+
+	sig_body_hash(version == 2, body, body_len, bh);
+	return sig_session_header_hashed(key, sid, version, method, target,
+	    user, ts, bh, out, outlen);
 }
 
 bool
@@ -162,9 +222,10 @@ sig_session_verify(const struct sig_parts *p,
     const unsigned char key[SIG_KEYLEN], const char *method,
     const char *target, const void *body, size_t body_len)
 {
-	unsigned char d[crypto_hash_sha256_BYTES];
+	unsigned char d[SIG_HASHLEN];
 
-	sig_digest(method, target, p->user, p->ts, body, body_len, d);
+	sig_digest(p->blake2b, method, target, p->user, p->ts, body, body_len,
+	    d);
 	return p->session &&
 	    crypto_auth_hmacsha256_verify(p->mac, d, sizeof(d), key) == 0;
 }
@@ -174,10 +235,10 @@ sig_verify(const struct sig_parts *p,
     const unsigned char pk[crypto_sign_PUBLICKEYBYTES], const char *method,
     const char *target, const void *body, size_t body_len)
 {
-	unsigned char d[crypto_hash_sha256_BYTES];
+	unsigned char d[SIG_HASHLEN];
 
-	sig_digest(method, target, p->user, p->ts, body, body_len, d);
-	return !p->session &&
+	sig_digest(false, method, target, p->user, p->ts, body, body_len, d);
+	return !p->session && !p->blake2b &&
 	    crypto_sign_verify_detached(p->sig, d, sizeof(d), pk) == 0;
 }
 

@@ -39,8 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		sodium_bin2base64(b64, sizeof(b64), p.mac, sizeof(p.mac),
 		    sodium_base64_VARIANT_ORIGINAL);
-		snprintf(out, sizeof(out), "s1 %s %lld %s %s", p.user,
-		    (long long)p.ts, p.sid, b64);
+		snprintf(out, sizeof(out), "s%c %s %lld %s %s", p.blake2b ?
+		    '2' : '1', p.user, (long long)p.ts, p.sid, b64);
 		CHECK(!sig_session_verify(&p, key, "POST", "/message/create/",
 		    "{}", 2));
 	} else {

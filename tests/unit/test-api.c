@@ -338,7 +338,10 @@ messages_paging_last_and_limits(void **state)
 	json_decref(o);
 }
 
-/* A request signed v1 with sk as user, or s1 in the session sid/key. */
+/* A request signed v1 with sk as user, or in the session sid/key with
+ * the MAC of session_mac's version (s2 unless a test says). */
+static int session_mac = 2;
+
 static json_t *
 call_as(struct fixture *f, const char *method, const char *path,
     const char *query, const char *body, const char *user,
@@ -350,7 +353,8 @@ call_as(struct fixture *f, const char *method, const char *path,
 	snprintf(target, sizeof(target), "%s%s%s", path, query != NULL ? "?" :
 	    "", query != NULL ? query : "");
 	if (sid != NULL)
-		assert_true(sig_session_header(key, sid, method, target, user, ts,
+		assert_true(sig_session_header(key, sid, session_mac, method,
+		    target, user, ts,
 		    body != NULL ? body : "", body != NULL ? strlen(body) : 0, v,
 		    sizeof(v)));
 	else
@@ -421,9 +425,14 @@ sessions(void **state)
 	assert_int_equal(sodium_base642bin(spk, sizeof(spk),
 	    json_string_value(json_object_get(o, "key")), KEY_B64_LEN, NULL,
 	    &got, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
-	json_decref(o);
 	assert_true(sig_session_key(csk, spk, cpk, spk, key));
 
+	/* the answer lists the MACs taken */
+	assert_string_equal(json_string_value(json_array_get(json_object_get(o,
+	    "macs"), 0)), "s1");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(o,
+	    "macs"), 1)), "s2");
+	json_decref(o);
 	/* a MAC in the session acts for alice, once */
 	o = call_as(f, "POST", "/message/create/", NULL, create, "alice", NULL,
 	    sid, key, now, &st);
@@ -432,6 +441,13 @@ sessions(void **state)
 	o = call_as(f, "POST", "/message/create/", NULL, create, "alice", NULL,
 	    sid, key, now, &st);
 	expect_code(o, &st, 401, "replayed_signature");
+	/* s1, the MAC of clients from before s2, is taken too */
+	session_mac = 1;
+	o = call_as(f, "POST", "/message/create/", NULL, create, "alice", NULL,
+	    sid, key, now, &st);
+	assert_int_equal(st, 201);
+	json_decref(o);
+	session_mac = 2;
 	o = call_as(f, "GET", "/message/inbox/", "username=alice", NULL,
 	    "alice", NULL, sid, key, now, &st);
 	assert_int_equal(st, 200);

@@ -227,13 +227,14 @@ full_cache_refuses(void **state)
 	auth_free(a);
 }
 
-/* s1: the session header, its MAC and the key both sides derive. */
+/* s1 and s2: the session header, its MAC and the key both sides
+ * derive. */
 static void
 session_header_and_key(void **state)
 {
 	unsigned char cpk[32], csk[32], spk[32], ssk[32], k1[SIG_KEYLEN];
 	unsigned char k2[SIG_KEYLEN], zero[32] = { 0 };
-	char v[SIG_HEADER_MAX + 1];
+	char v[SIG_HEADER_MAX + 1], other[SIG_HEADER_MAX + 1];
 	const char *sid = "AAECAwQFBgcICQoLDA0ODw";
 	struct sig_parts p;
 
@@ -246,18 +247,40 @@ session_header_and_key(void **state)
 	/* a public key of low order makes no key */
 	assert_false(sig_session_key(ssk, zero, zero, spk, k2));
 
-	assert_true(sig_session_header(k1, sid, "POST", "/logout", "alice", NOW,
-	    "{}", 2, v, sizeof(v)));
-	assert_true(sig_parse(v, &p));
-	assert_true(p.session);
-	assert_string_equal(p.sid, sid);
-	assert_true(sig_session_verify(&p, k1, "POST", "/logout", "{}", 2));
-	assert_false(sig_session_verify(&p, k1, "POST", "/logout", "{ }", 3));
-	assert_false(sig_session_verify(&p, k1, "POST", "/logout/", "{}", 2));
-	k2[0] ^= 1;
-	assert_false(sig_session_verify(&p, k2, "POST", "/logout", "{}", 2));
-	/* an s1 header is no v1 signature, whatever its bytes */
-	assert_false(sig_verify(&p, k1, "POST", "/logout", "{}", 2));
+	for (int version = 1; version <= 2; version++) {
+		memcpy(k2, k1, sizeof(k2));
+		assert_true(sig_session_header(k1, sid, version, "POST",
+		    "/logout", "alice", NOW, "{}", 2, v, sizeof(v)));
+		assert_int_equal(v[1], '0' + version);
+		assert_true(sig_parse(v, &p));
+		assert_true(p.session);
+		assert_int_equal(p.blake2b, version == 2);
+		assert_string_equal(p.sid, sid);
+		assert_true(sig_session_verify(&p, k1, "POST", "/logout", "{}",
+		    2));
+		assert_false(sig_session_verify(&p, k1, "POST", "/logout",
+		    "{ }", 3));
+		assert_false(sig_session_verify(&p, k1, "POST", "/logout/",
+		    "{}", 2));
+		k2[0] ^= 1;
+		assert_false(sig_session_verify(&p, k2, "POST", "/logout", "{}",
+		    2));
+		/* a session header is no v1 signature, whatever its bytes */
+		assert_false(sig_verify(&p, k1, "POST", "/logout", "{}", 2));
+		/* the same MAC under the other version's name is refused:
+		 * each version's digest is its own */
+		snprintf(other, sizeof(other), "%s", v);
+		other[1] = version == 1 ? '2' : '1';
+		assert_true(sig_parse(other, &p));
+		assert_false(sig_session_verify(&p, k1, "POST", "/logout", "{}",
+		    2));
+	}
+	assert_false(sig_session_header(k1, sid, 3, "POST", "/logout", "alice",
+	    NOW, "{}", 2, v, sizeof(v)));
+	assert_false(sig_parse("s3 alice 1 AAECAwQFBgcICQoLDA0ODw "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &p));
+	assert_false(sig_parse("v2 alice 1 AAECAwQFBgcICQoLDA0ODw "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &p));
 	/* a malformed id or MAC */
 	assert_false(sig_parse("s1 alice 1 AAECAwQFBgcICQoLDA0OD "
 	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &p));
@@ -266,6 +289,43 @@ session_header_and_key(void **state)
 	assert_false(sig_parse("s1 alice 1 AAECAwQFBgcICQoLDA0ODw", &p));
 	assert_true(sig_parse("s1 alice 1 AAECAwQFBgcICQoLDA0ODw "
 	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &p));
+}
+
+/* s2's digest, byte by byte as chat-protocol(7) gives it: BLAKE2b-256 of
+ * the label, the fields and BLAKE2b-256 of the body; the MAC is
+ * HMAC-SHA256 of it. A body hashed ahead gives the same header. */
+static void
+session_s2_digest(void **state)
+{
+	unsigned char key[SIG_KEYLEN], bh[32], d[32], mac[32], got[32];
+	unsigned char in[256];
+	const char *body = "{\"username\":\"alice\"}";
+	char v[SIG_HEADER_MAX + 1], w[SIG_HEADER_MAX + 1], b64[64];
+	struct sig_parts p;
+	int n;
+
+	(void)state;
+	memset(key, 7, sizeof(key));
+	crypto_generichash(bh, sizeof(bh), (const unsigned char *)body,
+	    strlen(body), NULL, 0);
+	n = snprintf((char *)in, sizeof(in), "chat-signature-s2\nPOST\n"
+	    "/logout?n=00\nalice\n%lld\n", (long long)NOW);
+	memcpy(in + n, bh, sizeof(bh));
+	crypto_generichash(d, sizeof(d), in, (size_t)n + sizeof(bh), NULL, 0);
+	crypto_auth_hmacsha256(mac, d, sizeof(d), key);
+	sodium_bin2base64(b64, sizeof(b64), mac, sizeof(mac),
+	    sodium_base64_VARIANT_ORIGINAL);
+
+	assert_true(sig_session_header(key, "AAECAwQFBgcICQoLDA0ODw", 2, "POST",
+	    "/logout?n=00", "alice", NOW, body, strlen(body), v, sizeof(v)));
+	assert_true(sig_parse(v, &p));
+	memcpy(got, p.mac, sizeof(got));
+	assert_memory_equal(got, mac, sizeof(mac));
+	assert_string_equal(strrchr(v, ' ') + 1, b64);
+	sig_body_hash(true, body, strlen(body), bh);
+	assert_true(sig_session_header_hashed(key, "AAECAwQFBgcICQoLDA0ODw", 2,
+	    "POST", "/logout?n=00", "alice", NOW, bh, w, sizeof(w)));
+	assert_string_equal(v, w);
 }
 
 int
@@ -278,6 +338,7 @@ main(void)
 		cmocka_unit_test(window_and_replay),
 		cmocka_unit_test(full_cache_refuses),
 		cmocka_unit_test(session_header_and_key),
+		cmocka_unit_test(session_s2_digest),
 	};
 
 	return cmocka_run_group_tests(tests, keys, NULL);
