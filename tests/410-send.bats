@@ -282,3 +282,22 @@ refused() {
 	[ "$(refused)" -gt 0 ]
 	[ "$(creates)" -lt 150 ]
 }
+
+@test "a batch made ready ahead, then refused as too large, is split as well" {
+	stop_dird
+	start_dird --max-body 65536
+	chat-register -u alice -p 1 >/dev/null
+	chat-register -u bob -p 1 >/dev/null
+	api_as bob POST /logout '{"username":"bob"}'
+	# 200 sealed messages of 2000 bytes: about 560 KB, one request made
+	# ready while sealing, which this directory refuses
+	awk 'BEGIN { for (i = 0; i < 200; i++) printf "%02000d\n", i }' \
+		>"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr chat-send -u alice bob <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -s 'map(select(.stored and .id > 0)) | length')" -eq 200 ]
+	[ "$(chat-history -u alice bob | jq -s '[.[].text | tonumber] == [range(200)]')" = true ]
+	[ "$(refused)" -gt 0 ]
+	# halves of halves: a few dozen requests, not one a message
+	[ "$(creates)" -lt 60 ]
+}

@@ -53,6 +53,10 @@ struct dirclient {
 	bool session_off;	/* the directory has none: sign every one */
 	bool in_session;
 	int mac;		/* its kind: 2 (s2) when the directory takes it */
+	/* the BLAKE2b-256 of the body of the request being made, when it
+	 * was hashed ahead (a batch made ready in another thread); else
+	 * NULL, and the body is hashed when the request is MAC'd */
+	const unsigned char *body_b2h;
 	bool opening;
 	char code[32];		/* the "code" of the last error answer */
 	char sid[SIG_SID_LEN + 1];
@@ -518,10 +522,13 @@ headers(struct dirclient *dc, const char *url, const struct jsonw *body)
 
 	if (!dc->signing)
 		return body != NULL ? dc->json_hdrs : dc->get_hdrs;
-	if (dc->in_session ? !sig_session_header(dc->skey, dc->sid, dc->mac,
-	    body != NULL ? "POST" : "GET", target_of(url), dc->signer, now_ms(),
-	    body != NULL ? body->data : "", body != NULL ? body->len : 0, value,
-	    sizeof(value)) : !sig_header(dc->sk, body != NULL ? "POST" : "GET",
+	if (dc->in_session && dc->mac == 2 && body != NULL &&
+	    dc->body_b2h != NULL ? !sig_session_header_hashed(dc->skey, dc->sid,
+	    2, "POST", target_of(url), dc->signer, now_ms(), dc->body_b2h, value,
+	    sizeof(value)) : dc->in_session ? !sig_session_header(dc->skey,
+	    dc->sid, dc->mac, body != NULL ? "POST" : "GET", target_of(url),
+	    dc->signer, now_ms(), body != NULL ? body->data : "", body != NULL ?
+	    body->len : 0, value, sizeof(value)) : !sig_header(dc->sk, body != NULL ? "POST" : "GET",
 	    target_of(url), dc->signer, now_ms(), body != NULL ? body->data : "",
 	    body != NULL ? body->len : 0, value, sizeof(value)))
 		return NULL;
@@ -1129,6 +1136,11 @@ struct dc_ready {
 	char (*uid)[UID_HEX_LEN];
 	char **content;		/* NULL: the text */
 	size_t n;
+	/* all n as one batch request, made and hashed ahead, in the thread
+	 * that seals, so that the one that posts only sends; empty when they
+	 * do not fit in one (then made when posted) */
+	struct jsonw body;
+	unsigned char b2h[SIG_HASHLEN];	/* its BLAKE2b-256, as s2 takes it */
 };
 
 void
@@ -1140,9 +1152,40 @@ dc_ready_free(struct dc_ready *r)
 		free(r->content[i]);
 	free(r->content);
 	free(r->uid);
+	jw_free(&r->body);
 	if (r->o != r->m)
 		free(r->o);
 	free(r);
+}
+
+static const char *ready_content(const struct dc_ready *r, size_t i);
+
+/* r's body, when its messages are more than one and fit in one batch
+ * request: the one post_many would make, and its hash. */
+static void
+render_ready(struct dc_ready *r)
+{
+	struct jsonw w = { 0 };
+
+	if (r->n < 2)
+		return;
+	jw_lit(&w, "{\"messages\":[");
+	for (size_t i = 0; i < r->n && !w.failed; i++) {
+		if (i > 0)
+			jw_lit(&w, ",");
+		put_outgoing(&w, &r->o[i], ready_content(r, i));
+		if (w.len + 2 > DC_BATCH_BYTES) {
+			jw_free(&w);
+			return;
+		}
+	}
+	jw_lit(&w, "]}");
+	if (w.failed) {
+		jw_free(&w);
+		return;
+	}
+	sig_body_hash(true, w.data, w.len, r->b2h);
+	r->body = w;
 }
 
 enum dc_status
@@ -1158,6 +1201,7 @@ dc_seal(struct dirclient *dc, struct dc_outgoing *m, size_t n,
 		goto nomem;
 	*r = (struct dc_ready){ .m = m, .o = m, .n = n };
 	if (dc->sealer == NULL) {
+		render_ready(r);
 		*out = r;
 		return DC_OK;
 	}
@@ -1179,6 +1223,7 @@ dc_seal(struct dirclient *dc, struct dc_outgoing *m, size_t n,
 		seterr(dc, "%s", err);
 		return st;
 	}
+	render_ready(r);
 	*out = r;
 	return DC_OK;
 nomem:
@@ -1229,20 +1274,14 @@ post_one(struct dirclient *dc, struct dc_ready *r, size_t i)
 	return st;
 }
 
-/* Posts one batch request of the n messages in body, closed here, and
- * takes their ids. */
+/* The ids of the n messages m of a batch request, from its answer
+ * (which is freed). */
 static enum dc_status
-post_batch(struct dirclient *dc, struct jsonw *body, struct dc_outgoing *m,
-    size_t n)
+take_ids(struct dirclient *dc, json_t *ans, struct dc_outgoing *m, size_t n)
 {
-	json_t *ans, *ids;
-	enum dc_status st;
+	json_t *ids = json_object_get(ans, "message_ids");
 	size_t i;
 
-	jw_lit(body, "]}");
-	if ((st = post_text(dc, "/message/create/", body, &ans)) != DC_OK)
-		return st;
-	ids = json_object_get(ans, "message_ids");
 	if (!json_is_array(ids) || json_array_size(ids) != n) {
 		json_decref(ans);
 		return bad_answer(dc, "/message/create/", "has no message_ids");
@@ -1260,6 +1299,37 @@ post_batch(struct dirclient *dc, struct jsonw *body, struct dc_outgoing *m,
 	return DC_OK;
 }
 
+/* Posts one batch request of the n messages in body, closed here, and
+ * takes their ids. */
+static enum dc_status
+post_batch(struct dirclient *dc, struct jsonw *body, struct dc_outgoing *m,
+    size_t n)
+{
+	json_t *ans;
+	enum dc_status st;
+
+	jw_lit(body, "]}");
+	if ((st = post_text(dc, "/message/create/", body, &ans)) != DC_OK)
+		return st;
+	return take_ids(dc, ans, m, n);
+}
+
+/* Posts the body r was made ready with: all its messages. */
+static enum dc_status
+post_ready(struct dirclient *dc, struct dc_ready *r)
+{
+	json_t *ans;
+	enum dc_status st;
+
+	dc->body_b2h = r->b2h;
+	st = request(dc, "/message/create/", NULL, &r->body, &ans);
+	dc->body_b2h = NULL;
+	if (st == DC_OK)
+		st = take_ids(dc, ans, r->o, r->n);
+	ready_ids(r, 0, r->n);
+	return st;
+}
+
 /* Stores r's messages [from, to) with batch requests: one, unless they
  * pass DC_BATCH_BYTES. */
 static enum dc_status
@@ -1269,6 +1339,8 @@ post_many(struct dirclient *dc, struct dc_ready *r, size_t from, size_t to)
 	enum dc_status st;
 	size_t first = from, i, before;
 
+	if (from == 0 && to == r->n && r->body.data != NULL)
+		return post_ready(dc, r);
 	jw_lit(&body, "{\"messages\":[");
 	for (i = from; i < to; i++) {
 		before = body.len;
