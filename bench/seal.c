@@ -279,7 +279,7 @@ main(int argc, char **argv)
 		  "a hash tree of 32 signed once", 1 },
 		{ "option: key per run, sign run", opt_sign_run,
 		  "the key's record signed once; AEAD alone", 1 },
-		{ "envelope_seal_batch (v2)", seal_batch,
+		{ "envelope_seal_batch (v3)", seal_batch,
 		  "a message; 16 under one signature", ENVELOPE_CHUNK },
 	};
 	enum envelope_err err;

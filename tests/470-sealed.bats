@@ -66,13 +66,13 @@ texts() {
 	send bob alice "nobody must know" >/dev/null
 	run db_sql "SELECT content FROM messages"
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | grep -c '^{"sealed":2,')" -eq 2 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^{"sealed":3,"c":"')" -eq 2 ]
 	run ! grep -e "cake is a lie" -e "nobody must know" <<<"$output"
 	if [ "${DIRD_DB#postgres}" = "$DIRD_DB" ]; then
 		stop_dird
 		run ! grep -a -e "cake is a lie" -e "nobody must know" -- "$DIRD_DB"*
 		run strings -- "$DIRD_DB"
-		grep -q '"sealed":2' <<<"$output"
+		grep -q '"sealed":3' <<<"$output"
 	fi
 }
 
@@ -121,14 +121,15 @@ texts() {
 	run --separate-stderr chat-history -u alice carol
 	[ "$status" -eq 65 ]
 	[ -z "$output" ]
-	[[ $stderr == *"message $ca: sender or recipient do not match; dropped"* ]]
+	# the names and the uid are bound: it opens as altered
+	[[ $stderr == *"message $ca: envelope altered; dropped"* ]]
 	# And one moved within the same conversation, onto another uid.
 	ab2=$(send alice bob "second")
 	set_content "$ab2" "$(content "$ab")"
 	run --separate-stderr chat-history -u bob alice
 	[ "$status" -eq 65 ]
 	[ "$(texts)" = "alice to bob " ]
-	[[ $stderr == *"message $ab2: sealed for another message"*"dropped"* ]]
+	[[ $stderr == *"message $ab2: envelope altered; dropped"* ]]
 }
 
 @test "an envelope signed with another key than alice's is dropped" {
@@ -172,13 +173,14 @@ EOF
 	LISTEN_PID=
 	[ "$wait_rc" -eq 65 ]
 	[ "$(jq -r .text "$BATS_TEST_TMPDIR/f.out" | tr '\n' ' ')" = "before last " ]
-	grep -q "sealed for another message" "$BATS_TEST_TMPDIR/f.err"
+	# bound to alice's first message, it does not open as another
+	[ "$(grep -c "envelope altered; dropped" "$BATS_TEST_TMPDIR/f.err")" -eq 1 ]
 }
 
 @test "a client of the original API sees the envelope as the message's text" {
 	send alice bob "plain to nobody" >/dev/null
 	api_as alice GET "/message/get/?peer1=alice&peer2=bob"
-	expect 200 '.messages[0].message | fromjson | .sealed == 2 and .from == "alice" and .to == "bob" and (.c | type) == "string"'
+	expect 200 '.messages[0].message | fromjson | .sealed == 3 and (.c | type) == "string" and (keys == ["c", "sealed"])'
 	run ! grep -q "plain to nobody" <<<"$body"
 }
 

@@ -270,7 +270,8 @@ sealer_open(struct sealer *s, struct dirclient *dc, json_t *msg, char *why,
 	else if (!other.keyed)
 		other.pair = s->self_pair;
 	e = envelope_open_any(&s->self, &sender.key, &other.pair, &s->roots,
-	    json_string_value(text), json_string_length(text), from, to, &em);
+	    json_string_value(text), json_string_length(text), from, to, uid,
+	    &em);
 	if (e != ENVELOPE_OK) {
 		snprintf(why, whylen, "%s", envelope_strerror(e));
 		return -1;

@@ -481,8 +481,6 @@ envelope_strerror(enum envelope_err err)
 #define KEY2 "chat envelope v2 key"
 #define HASH_LEN crypto_generichash_BYTES
 #define DEPTH_MAX 4		/* levels of a tree of ENVELOPE_CHUNK leaves */
-#define ENVELOPE2_FMT "{\"sealed\":2,\"from\":\"%s\",\"to\":\"%s\"," \
-	"\"n\":\"%s\",\"c\":\"%s\"}"
 
 static int
 pair_key(unsigned char key[KEY_LEN], const unsigned char dh[32],
@@ -517,19 +515,6 @@ void
 envelope_pair_wipe(struct envelope_pair *pair)
 {
 	sodium_memzero(pair, sizeof(*pair));
-}
-
-static size_t
-fields_put(unsigned char *p, const struct envelope_msg *m)
-{
-	unsigned char *q = p;
-
-	q = put_field(q, m->uid, strlen(m->uid));
-	q = put_field(q, m->from, strlen(m->from));
-	q = put_field(q, m->to, strlen(m->to));
-	q = put_field(q, m->ts, strlen(m->ts));
-	q = put_field(q, m->text, m->textlen);
-	return (size_t)(q - p);
 }
 
 /* A leaf: the hash of 0x00, the label and the fields. */
@@ -572,12 +557,110 @@ path_len(unsigned i, unsigned n)
 	return d;
 }
 
+/* What a tree's signature signs: a version's label (of LABEL2's
+ * length, as LABEL3's is), then the root. */
 static void
 sig_input(unsigned char in[sizeof(LABEL2) - 1 + HASH_LEN],
-    const unsigned char root[HASH_LEN])
+    const char *label, const unsigned char root[HASH_LEN])
 {
-	memcpy(in, LABEL2, sizeof(LABEL2) - 1);
+	memcpy(in, label, sizeof(LABEL2) - 1);
 	memcpy(in + sizeof(LABEL2) - 1, root, HASH_LEN);
+}
+
+/* Version 3 (chat-protocol(7), SEALED ENVELOPES, Version 3): version
+ * 2's keys and trees, with the uid, the names and the time outside the
+ * body, where the directory's record has them. */
+
+#define LABEL3 "chat envelope v3"
+#define ENVELOPE3_HEAD "{\"sealed\":3,\"c\":\""
+#define ENVELOPE3_TAIL "\"}"
+#define TS3_LEN 8		/* the sender's time, ms since the epoch */
+#define HEAD3_LEN (TS3_LEN + 2)	/* and the tree's size and leaf */
+#define TS3_END INT64_C(253402300800000)	/* the year 10000 */
+
+/* A name as version 3 binds it: in ASCII lower case, since the directory
+ * reports a name in the case it was registered with, whatever case the
+ * sender wrote. */
+static size_t
+name3(char out[USERNAME_MAX + 1], const char *name)
+{
+	size_t n = 0;
+
+	for (; name[n] != '\0' && n < USERNAME_MAX; n++)
+		out[n] = name[n] >= 'A' && name[n] <= 'Z' ? name[n] - 'A' + 'a' :
+		    name[n];
+	out[n] = '\0';
+	return n;
+}
+
+/* The associated data: the label, the names and the uid, each with its
+ * length. */
+static size_t
+aad3(unsigned char *aad, const char *uid, const char *from, const char *to)
+{
+	char f[USERNAME_MAX + 1], t[USERNAME_MAX + 1];
+	unsigned char *q = aad;
+	size_t fn = name3(f, from), tn = name3(t, to);
+
+	memcpy(q, LABEL3, sizeof(LABEL3) - 1);
+	q = put_field(q + sizeof(LABEL3) - 1, f, fn);
+	q = put_field(q, t, tn);
+	q = put_field(q, uid, strlen(uid));
+	return (size_t)(q - aad);
+}
+#define AAD3_MAX (sizeof(LABEL3) - 1 + 3 * 4 + 2 * USERNAME_MAX + UID_MAX)
+
+/* A leaf: the hash of 0x00 and the associated data (label, names, uid),
+ * then the 8 bytes of the time and the text. */
+static void
+leaf3_hash(unsigned char h[HASH_LEN], const char *uid, const char *from,
+    const char *to, const unsigned char ts[TS3_LEN], const char *text,
+    size_t textlen)
+{
+	crypto_generichash_state st;
+	unsigned char aad[AAD3_MAX];
+	const unsigned char zero = 0;
+
+	crypto_generichash_init(&st, NULL, 0, HASH_LEN);
+	crypto_generichash_update(&st, &zero, 1);
+	crypto_generichash_update(&st, aad, aad3(aad, uid, from, to));
+	crypto_generichash_update(&st, ts, TS3_LEN);
+	crypto_generichash_update(&st, (const unsigned char *)text, textlen);
+	crypto_generichash_final(&st, h, HASH_LEN);
+}
+
+static void
+ts3_put(unsigned char out[TS3_LEN], int64_t ms)
+{
+	for (int i = 0; i < TS3_LEN; i++)
+		out[i] = (unsigned char)((uint64_t)ms >> (8 * (TS3_LEN - 1 - i)));
+}
+
+static int64_t
+ts3_get(const unsigned char in[TS3_LEN])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < TS3_LEN; i++)
+		v = v << 8 | in[i];
+	return (int64_t)v;
+}
+
+/* The envelope of one body: nonce, ciphertext and tag in base64, in the
+ * JSON object, written straight into one allocation. */
+static char *
+envelope3(const unsigned char *nc, size_t len)
+{
+	size_t b = sodium_base64_ENCODED_LEN(len, B64);
+	size_t head = sizeof(ENVELOPE3_HEAD) - 1;
+	char *out;
+
+	if ((out = malloc(head + b - 1 + sizeof(ENVELOPE3_TAIL))) == NULL)
+		return NULL;
+	memcpy(out, ENVELOPE3_HEAD, head);
+	sodium_bin2base64(out + head, b, nc, len, B64);
+	memcpy(out + head + b - 1, ENVELOPE3_TAIL, sizeof(ENVELOPE3_TAIL));
+	return out;
 }
 
 /* Seals m[0..n), n <= ENVELOPE_CHUNK, under one signature. */
@@ -587,31 +670,35 @@ seal_chunk(const struct envelope_self *k, const struct envelope_pair *pair,
     enum envelope_err *err)
 {
 	unsigned char tree[2 * ENVELOPE_CHUNK][HASH_LEN];
-	unsigned char root_in[sizeof(LABEL2) - 1 + HASH_LEN], sig[SIG_LEN];
-	unsigned char nonce[NONCE_LEN], aad[AAD_MAX], *body = NULL, *ct = NULL;
+	unsigned char ts[ENVELOPE_CHUNK][TS3_LEN];
+	unsigned char nonces[ENVELOPE_CHUNK][NONCE_LEN];
+	unsigned char root_in[sizeof(LABEL3) - 1 + HASH_LEN], sig[SIG_LEN];
+	unsigned char aad[AAD3_MAX], *body = NULL, *nc = NULL;
 	unsigned level[DEPTH_MAX + 2], c, i, j, p, at;
-	size_t blen, cap = 0, aadlen;
+	size_t blen, cap = 0;
 	unsigned long long ctlen;
-	char n64[sodium_base64_ENCODED_LEN(NONCE_LEN, B64)], *c64 = NULL;
-	unsigned char *q;
-	int len;
+	int64_t ms;
 
 	*err = ENVELOPE_NOMEM;
-	/* The tree, level by level in one array: level[l] is where level l
-	 * starts; a last node without a sibling goes up as it is. */
 	for (i = 0; i < n; i++) {
-		size_t need = NFIELDS * 4 + strlen(m[i].uid) +
-		    strlen(m[i].from) + strlen(m[i].to) + strlen(m[i].ts) +
-		    m[i].textlen + 2 + DEPTH_MAX * HASH_LEN + SIG_LEN;
+		size_t need = HEAD3_LEN + DEPTH_MAX * HASH_LEN + SIG_LEN +
+		    m[i].textlen;
 
 		if (need > cap)
 			cap = need;
+		if (!ts_parse(m[i].ts, &ms)) {
+			*err = ENVELOPE_INVALID;
+			return -1;
+		}
+		ts3_put(ts[i], ms);
+		leaf3_hash(tree[i], m[i].uid, m[i].from, m[i].to, ts[i],
+		    m[i].text, m[i].textlen);
 	}
-	if ((body = malloc(cap)) == NULL || (ct = malloc(cap + TAG_LEN)) ==
-	    NULL)
+	if ((body = malloc(cap)) == NULL ||
+	    (nc = malloc(NONCE_LEN + cap + TAG_LEN)) == NULL)
 		goto fail;
-	for (i = 0; i < n; i++)
-		leaf_hash(tree[i], body, fields_put(body, &m[i]));
+	/* The tree, level by level in one array: level[l] is where level l
+	 * starts; a last node without a sibling goes up as it is. */
 	level[0] = 0;
 	at = n;
 	for (c = n, j = 0; c > 1; c = (c + 1) >> 1, j++) {
@@ -623,16 +710,19 @@ seal_chunk(const struct envelope_self *k, const struct envelope_pair *pair,
 			else
 				memcpy(tree[at], tree[level[j] + p], HASH_LEN);
 	}
-	sig_input(root_in, tree[at - 1]);
+	sig_input(root_in, LABEL3, tree[at - 1]);
 	if (crypto_sign_detached(sig, NULL, root_in, sizeof(root_in),
 	    k->sk) != 0) {
 		*err = ENVELOPE_INVALID;
 		goto fail;
 	}
+	/* One call to the kernel's generator for the chunk's nonces. */
+	randombytes_buf(nonces, n * NONCE_LEN);
 	for (i = 0; i < n; i++) {
-		blen = fields_put(body, &m[i]);
-		body[blen++] = (unsigned char)n;
-		body[blen++] = (unsigned char)i;
+		memcpy(body, ts[i], TS3_LEN);
+		body[TS3_LEN] = (unsigned char)n;
+		body[TS3_LEN + 1] = (unsigned char)i;
+		blen = HEAD3_LEN;
 		for (c = n, p = i, j = 0; c > 1; c = (c + 1) >> 1, p >>= 1, j++)
 			if ((p ^ 1) < c) {
 				memcpy(body + blen, tree[level[j] + (p ^ 1)],
@@ -641,41 +731,28 @@ seal_chunk(const struct envelope_self *k, const struct envelope_pair *pair,
 			}
 		memcpy(body + blen, sig, SIG_LEN);
 		blen += SIG_LEN;
-		randombytes_buf(nonce, sizeof(nonce));
-		q = aad;
-		memcpy(q, LABEL2, sizeof(LABEL2) - 1);
-		q = put_field(q + sizeof(LABEL2) - 1, m[i].from,
-		    strlen(m[i].from));
-		q = put_field(q, m[i].to, strlen(m[i].to));
-		aadlen = (size_t)(q - aad);
-		if (crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, body,
-		    blen, aad, aadlen, NULL, nonce, pair->out) != 0) {
+		memcpy(body + blen, m[i].text, m[i].textlen);
+		blen += m[i].textlen;
+		memcpy(nc, nonces[i], NONCE_LEN);
+		if (crypto_aead_xchacha20poly1305_ietf_encrypt(nc + NONCE_LEN,
+		    &ctlen, body, blen, aad, aad3(aad, m[i].uid, m[i].from,
+		    m[i].to), NULL, nonces[i], pair->out) != 0) {
 			*err = ENVELOPE_INVALID;
 			goto fail;
 		}
-		sodium_bin2base64(n64, sizeof(n64), nonce, sizeof(nonce), B64);
-		if ((c64 = b64(ct, (size_t)ctlen)) == NULL)
+		if ((out[i] = envelope3(nc, NONCE_LEN + (size_t)ctlen)) == NULL)
 			goto fail;
-		len = snprintf(NULL, 0, ENVELOPE2_FMT, m[i].from, m[i].to, n64,
-		    c64);
-		if (len < 0 || (out[i] = malloc((size_t)len + 1)) == NULL)
-			goto fail;
-		snprintf(out[i], (size_t)len + 1, ENVELOPE2_FMT, m[i].from,
-		    m[i].to, n64, c64);
-		free(c64);
-		c64 = NULL;
 	}
 	sodium_memzero(body, cap);
 	free(body);
-	free(ct);
+	free(nc);
 	*err = ENVELOPE_OK;
 	return 0;
 fail:
 	if (body != NULL)
 		sodium_memzero(body, cap);
 	free(body);
-	free(ct);
-	free(c64);
+	free(nc);
 	return -1;
 }
 
@@ -786,7 +863,7 @@ body2_check(const unsigned char *body, size_t len,
 		}
 	if (root_known(roots, h, sender->pk))
 		return ENVELOPE_OK;
-	sig_input(root_in, h);
+	sig_input(root_in, LABEL2, h);
 	if (crypto_sign_verify_detached(p, root_in, sizeof(root_in),
 	    sender->pk) != 0)
 		return ENVELOPE_BAD_SIG;
@@ -856,11 +933,118 @@ out:
 	return rc;
 }
 
+/* The body of a version 3 envelope, decrypted: its time, tree and text
+ * into m (whose uid and names are set), the signature checked (or the
+ * root found among those checked). */
+static enum envelope_err
+body3_check(const unsigned char *body, size_t len,
+    const struct envelope_peer *sender, struct envelope_roots *roots,
+    struct envelope_msg *m)
+{
+	const unsigned char *p = body + HEAD3_LEN, *end = body + len, *text;
+	unsigned char h[HASH_LEN], root_in[sizeof(LABEL3) - 1 + HASH_LEN];
+	unsigned count, index, c, i;
+	size_t textlen;
+	int64_t ms;
+
+	if (len < HEAD3_LEN)
+		return ENVELOPE_MALFORMED;
+	count = body[TS3_LEN];
+	index = body[TS3_LEN + 1];
+	if (count < 1 || count > ENVELOPE_CHUNK || index >= count ||
+	    (size_t)(end - p) < (size_t)path_len(index, count) * HASH_LEN +
+	    SIG_LEN)
+		return ENVELOPE_MALFORMED;
+	text = p + (size_t)path_len(index, count) * HASH_LEN + SIG_LEN;
+	textlen = (size_t)(end - text);
+	/* A time the sender's form (ts_parse) can give: years 0 to 9999. */
+	ms = ts3_get(body);
+	if (textlen > ENVELOPE_TEXT_MAX || ms < 0 || ms >= TS3_END ||
+	    !valid_utf8((const char *)text, textlen))
+		return ENVELOPE_MALFORMED;
+	ts_format(ms, m->ts);
+	leaf3_hash(h, m->uid, m->from, m->to, body, (const char *)text,
+	    textlen);
+	for (c = count, i = index; c > 1; c = (c + 1) >> 1, i >>= 1)
+		if ((i ^ 1) < c) {
+			if (i & 1)
+				node_hash(h, p, h);
+			else
+				node_hash(h, h, p);
+			p += HASH_LEN;
+		}
+	if (!root_known(roots, h, sender->pk)) {
+		sig_input(root_in, LABEL3, h);
+		if (crypto_sign_verify_detached(p, root_in, sizeof(root_in),
+		    sender->pk) != 0)
+			return ENVELOPE_BAD_SIG;
+		root_add(roots, h, sender->pk);
+	}
+	if ((m->text = malloc(textlen + 1)) == NULL)
+		return ENVELOPE_NOMEM;
+	memcpy(m->text, text, textlen);
+	m->text[textlen] = '\0';
+	m->textlen = textlen;
+	return ENVELOPE_OK;
+}
+
+static enum envelope_err
+open3(const struct envelope_self *k, const struct envelope_peer *sender,
+    const struct envelope_pair *pair, struct envelope_roots *roots,
+    const json_t *j, const char *from, const char *to, const char *uid,
+    struct envelope_msg *m)
+{
+	unsigned char aad[AAD3_MAX], *nc = NULL, *body = NULL;
+	const json_t *c = json_object_get(j, "c");
+	unsigned long long blen = 0;
+	size_t max, nclen = 0;
+	enum envelope_err rc = ENVELOPE_MALFORMED;
+
+	if (!json_is_string(c))
+		return ENVELOPE_MALFORMED;
+	/* What the directory's record says is bound: without a uid or
+	 * valid names there is nothing to check the envelope against. */
+	if (uid == NULL || !valid_uid(uid) || from == NULL || to == NULL ||
+	    !valid_username(from) || !valid_username(to))
+		return ENVELOPE_MISMATCH;
+	max = NONCE_LEN + HEAD3_LEN + DEPTH_MAX * HASH_LEN + SIG_LEN +
+	    ENVELOPE_TEXT_MAX + TAG_LEN;
+	if (json_string_length(c) / 4 * 3 < max)
+		max = json_string_length(c) / 4 * 3;
+	if ((nc = malloc(max + 1)) == NULL || (body = malloc(max + 1)) == NULL) {
+		rc = ENVELOPE_NOMEM;
+		goto out;
+	}
+	if (!unb64(c, nc, max, &nclen) || nclen < NONCE_LEN + TAG_LEN)
+		goto out;
+	snprintf(m->uid, sizeof(m->uid), "%s", uid);
+	snprintf(m->from, sizeof(m->from), "%s", from);
+	snprintf(m->to, sizeof(m->to), "%s", to);
+	/* The sender's own copy is under the key of its way out. */
+	rc = ENVELOPE_ALTERED;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(body, &blen, NULL,
+	    nc + NONCE_LEN, nclen - NONCE_LEN, aad, aad3(aad, uid, from, to),
+	    nc, sodium_memcmp(k->pk, sender->pk, crypto_sign_PUBLICKEYBYTES) ==
+	    0 ? pair->out : pair->in) != 0)
+		goto out;
+	rc = body3_check(body, (size_t)blen, sender, roots, m);
+out:
+	if (body != NULL) {
+		sodium_memzero(body, max + 1);
+		free(body);
+	}
+	free(nc);
+	if (rc != ENVELOPE_OK)
+		envelope_msg_free(m);
+	return rc;
+}
+
 enum envelope_err
 envelope_open_any(const struct envelope_self *k,
     const struct envelope_peer *sender, const struct envelope_pair *pair,
     struct envelope_roots *roots, const char *content, size_t len,
-    const char *from, const char *to, struct envelope_msg *m)
+    const char *from, const char *to, const char *uid,
+    struct envelope_msg *m)
 {
 	const json_t *v;
 	enum envelope_err rc;
@@ -877,9 +1061,11 @@ envelope_open_any(const struct envelope_self *k,
 		return ENVELOPE_MALFORMED;
 	}
 	v = json_object_get(j, "sealed");
-	if (json_is_integer(v) && json_integer_value(v) ==
-	    ENVELOPE_VERSION_BATCH) {
-		rc = open2(k, sender, pair, roots, j, from, to, m);
+	if (json_is_integer(v) && (json_integer_value(v) == 2 ||
+	    json_integer_value(v) == ENVELOPE_VERSION_BATCH)) {
+		rc = json_integer_value(v) == 2 ? open2(k, sender, pair, roots,
+		    j, from, to, m) : open3(k, sender, pair, roots, j, from, to,
+		    uid, m);
 		json_decref(j);
 		return rc;
 	}

@@ -14,7 +14,7 @@
 #include "core/valid.h"
 
 #define ENVELOPE_VERSION 1		/* what envelope_seal_to writes */
-#define ENVELOPE_VERSION_BATCH 2	/* what envelope_seal_batch writes */
+#define ENVELOPE_VERSION_BATCH 3	/* what envelope_seal_batch writes */
 #define ENVELOPE_CHUNK 16		/* messages under one signature, at most */
 #define ENVELOPE_TEXT_MAX 65536		/* bytes of a message's text */
 /* The longest envelope read or written: a text of ENVELOPE_TEXT_MAX and
@@ -105,23 +105,29 @@ int envelope_pair_init(struct envelope_pair *pair,
     const struct envelope_self *k, const struct envelope_peer *peer);
 void envelope_pair_wipe(struct envelope_pair *pair);
 
-/* Version 2: n messages (n >= 1) from the user whose keys are k to the
+/* Version 3: n messages (n >= 1) from the user whose keys are k to the
  * peer of pair, all with the same from and to, sealed under the pair's
  * key and signed with one signature for each ENVELOPE_CHUNK of them (a
- * hash tree whose path each envelope carries). out[i]: the envelope of
- * m[i], malloc'd. 0, or -1 with *err (and no out[] to free). */
+ * hash tree whose path each envelope carries). The uid, the names and
+ * the time are bound, not carried: a reader has them from the
+ * directory's record. out[i]: the envelope of m[i], malloc'd. 0, or -1
+ * with *err (and no out[] to free). Version 2, which carried them,
+ * is only read. */
 int envelope_seal_batch(const struct envelope_self *k,
     const struct envelope_pair *pair, const struct envelope_msg *m,
     size_t n, char **out, enum envelope_err *err);
 
-/* Opens an envelope of either version: as envelope_open_from, with pair
+/* Opens an envelope of any version: as envelope_open_from, with pair
  * the keys between the reader and the other side of the message (the
- * recipient when the reader sent it), and roots (may be NULL) the
- * roots already checked. */
+ * recipient when the reader sent it), roots (may be NULL) the roots
+ * already checked, and uid the one the directory reports for the
+ * message, which version 3 binds (NULL: none reported, and a version 3
+ * envelope is ENVELOPE_MISMATCH). */
 enum envelope_err envelope_open_any(const struct envelope_self *k,
     const struct envelope_peer *sender, const struct envelope_pair *pair,
     struct envelope_roots *roots, const char *content, size_t len,
-    const char *from, const char *to, struct envelope_msg *m);
+    const char *from, const char *to, const char *uid,
+    struct envelope_msg *m);
 
 /* The same with raw keys, made ready on every call: sk is the sender's
  * Ed25519 secret key, which must belong to from_pk; to_pk is the

@@ -1,9 +1,9 @@
 /* libFuzzer target: envelope_open and envelope_open_any. The first byte
  * of the input picks what the rest is: content as the directory might
- * hand it over; edits to a real envelope, of version 1 or 2; or the body
- * of an envelope that is then sealed and signed properly, so that the
- * fields inside are reached. Whatever opens
- * must say what was sealed, and be sealed again to the same. */
+ * hand it over; edits to a real envelope, of version 1 or 3; or the body
+ * of an envelope (version 1 or 3) that is then sealed (and for version
+ * 1 signed) properly, so that the fields inside are reached. Whatever
+ * opens must say what was sealed, and be sealed again to the same. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,10 +26,10 @@
 
 static unsigned char apk[32], ask[64], bpk[32], bsk[64];
 static char *sealed;		/* alice's TEXT to bob */
-static char *sealed2[3];	/* and three in version 2, one tree */
+static char *sealed2[3];	/* and three in version 3, one tree */
 static struct envelope_self self_b;
 static struct envelope_peer peer_a;
-static struct envelope_pair pair_ba;
+static struct envelope_pair pair_ba, pair_ab;
 static struct envelope_roots roots;
 
 static void
@@ -48,7 +48,6 @@ setup(void)
 	{
 		struct envelope_self self_a;
 		struct envelope_peer peer_b;
-		struct envelope_pair pair_ab;
 		struct envelope_msg m[3] = { { .uid = UID, .from = "alice",
 		    .to = "bob", .ts = TS, .text = TEXT,
 		    .textlen = sizeof(TEXT) - 1 } };
@@ -65,21 +64,27 @@ setup(void)
 	}
 }
 
-/* Content opened by bob as version 2 allows: whatever opens is what
- * alice sealed. */
+/* Content opened by bob as versions 2 and 3 allow, as the directory's
+ * message UID: whatever opens is what alice sealed, or at least a
+ * message of valid fields. */
 static void
 try_open2(const char *s, size_t n, bool must_be_original)
 {
 	struct envelope_msg m;
 	enum envelope_err rc;
 
+	int64_t ms;
+
 	rc = envelope_open_any(&self_b, &peer_a, &pair_ba, &roots, s, n,
-	    "alice", "bob", &m);
+	    "alice", "bob", UID, &m);
 	CHECK(rc >= ENVELOPE_OK && rc <= ENVELOPE_NOMEM);
 	if (rc != ENVELOPE_OK) {
 		CHECK(m.text == NULL);
 		return;
 	}
+	CHECK(strcmp(m.from, "alice") == 0 && strcmp(m.to, "bob") == 0 &&
+	    ts_parse(m.ts, &ms) && m.textlen <= ENVELOPE_TEXT_MAX &&
+	    valid_utf8(m.text, m.textlen) && valid_uid(m.uid));
 	CHECK(!must_be_original || (strcmp(m.uid, UID) == 0 &&
 	    m.textlen == strlen(TEXT) && memcmp(m.text, TEXT, m.textlen) == 0));
 	envelope_msg_free(&m);
@@ -240,6 +245,32 @@ body(const uint8_t *p, size_t n)
 	free(signed_);
 }
 
+/* The input as a version 3 body under the key of alice to bob, with
+ * the associated data of the message UID: the AEAD passes, and the
+ * body's shape, tree and signature are what is checked. */
+static void
+body3(const uint8_t *p, size_t n)
+{
+	static const unsigned char aad[] = "chat envelope v3\0\0\0\5alice"
+	    "\0\0\0\3bob\0\0\0\040" UID;
+	unsigned char *nc;
+	unsigned long long ctlen;
+	char *c64, *env;
+
+	if (n > ENVELOPE_TEXT_MAX + 1024)
+		return;
+	CHECK((nc = malloc(24 + n + 16)) != NULL);
+	memset(nc, 9, 24);
+	CHECK(crypto_aead_xchacha20poly1305_ietf_encrypt(nc + 24, &ctlen, p, n,
+	    aad, sizeof(aad) - 1, NULL, nc, pair_ab.out) == 0);
+	c64 = b64(nc, 24 + (size_t)ctlen);
+	CHECK(asprintf(&env, "{\"sealed\":3,\"c\":\"%s\"}", c64) > 0);
+	try_open2(env, strlen(env), false);
+	free(env);
+	free(c64);
+	free(nc);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -247,7 +278,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size < 1)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		try_open((const char *)data + 1, size - 1, false);
 		try_open2((const char *)data + 1, size - 1, false);
@@ -257,6 +288,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 3:
 		edits2(data + 1, size - 1);
+		break;
+	case 4:
+		body3(data + 1, size - 1);
 		break;
 	default:
 		body(data + 1, size - 1);

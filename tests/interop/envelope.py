@@ -3,18 +3,22 @@
 with PyNaCl, written from the manual page alone, so that the C code is
 checked against a reading of the format that is not its own.
 
-Usage: envelope.py seal|seal2|open, with one JSON request on stdin:
+Usage: envelope.py seal|seal2|seal3|open, with one JSON request on stdin:
   seal: {"uid","from","to","ts","text","sender":{"sk","pk"},
          "recipient":{"pk"}}  ->  {"envelope": "..."}
   seal2: {"messages":[{"uid","from","to","ts","text"}...],
          "sender":{"sk","pk"},"recipient":{"pk"}}  ->  {"envelopes":[...]}
          (version 2, one tree per 16 messages)
-  open: {"envelope","from","to","reader":{"sk","pk"},"sender":{"pk"},
+  seal3: the same, in version 3
+  open: {"envelope","from","to","uid","reader":{"sk","pk"},"sender":{"pk"},
          "other":{"pk"}}  ->  {"uid","from","to","ts","text"}
-         ("other": the other side of the message, for version 2)
+         ("other": the other side of the message, for versions 2 and 3;
+         "uid": the directory's, which version 3 binds)
 Keys are hex. Exits 1, with the reason on stderr, when it refuses."""
 
 import base64
+import calendar
+import datetime
 import json
 import os
 import struct
@@ -69,6 +73,8 @@ def seal(req):
 
 def open_(req):
     env = json.loads(req["envelope"])
+    if env.get("sealed") == 3:
+        return open3(req, env)
     if env["from"].lower() != req["from"].lower() or \
        env["to"].lower() != req["to"].lower():
         raise ValueError("sender or recipient do not match")
@@ -191,12 +197,105 @@ def open2(req, env):
     return out
 
 
+LABEL3 = b"chat envelope v3"
+
+
+def aad3(uid, frm, to):
+    return (LABEL3 + lp(frm.lower().encode()) + lp(to.lower().encode()) +
+            lp(uid.encode()))
+
+
+def ms_of(ts):
+    t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return calendar.timegm(t.timetuple()) * 1000 + t.microsecond // 1000
+
+
+def ts_of(ms):
+    t = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+
+
+def tree(leaves):
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        lv, up = levels[-1], []
+        for i in range(0, len(lv), 2):
+            up.append(h(b"\1" + lv[i] + lv[i + 1]) if i + 1 < len(lv)
+                      else lv[i])
+        levels.append(up)
+    return levels
+
+
+def seal3(req):
+    sk = bytes.fromhex(req["sender"]["sk"])
+    from_pk = bytes.fromhex(req["sender"]["pk"])
+    to_pk = bytes.fromhex(req["recipient"]["pk"])
+    key = pair_key(sk, to_pk, from_pk, to_pk)
+    msgs, out = req["messages"], []
+    for at in range(0, len(msgs), 16):
+        chunk = msgs[at:at + 16]
+        ts = [struct.pack(">Q", ms_of(m["ts"])) for m in chunk]
+        levels = tree([h(b"\0" + aad3(m["uid"], m["from"], m["to"]) + t +
+                         m["text"].encode()) for m, t in zip(chunk, ts)])
+        sig = b.crypto_sign(LABEL3 + levels[-1][0], sk)[:b.crypto_sign_BYTES]
+        for i, m in enumerate(chunk):
+            path, p = b"", i
+            for lv in levels[:-1]:
+                if p ^ 1 < len(lv):
+                    path += lv[p ^ 1]
+                p >>= 1
+            body = ts[i] + bytes([len(chunk), i]) + path + sig + \
+                m["text"].encode()
+            nonce = os.urandom(24)
+            ct = b.crypto_aead_xchacha20poly1305_ietf_encrypt(
+                body, aad3(m["uid"], m["from"], m["to"]), nonce, key)
+            out.append(json.dumps(
+                {"sealed": 3, "c": base64.b64encode(nonce + ct).decode()},
+                separators=(",", ":")))
+    return {"envelopes": out}
+
+
+def open3(req, env):
+    sk = bytes.fromhex(req["reader"]["sk"])
+    pk = bytes.fromhex(req["reader"]["pk"])
+    from_pk = bytes.fromhex(req["sender"]["pk"])
+    other_pk = bytes.fromhex(req["other"]["pk"])
+    to_pk = other_pk if pk == from_pk else pk
+    key = pair_key(sk, other_pk, from_pk, to_pk)
+    uid, frm, to = req["uid"], req["from"], req["to"]
+    raw = unb64(env["c"])
+    body = b.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        raw[24:], aad3(uid, frm, to), raw[:24], key)
+    ts, count, index = body[:8], body[8], body[9]
+    if not 1 <= count <= 16 or index >= count:
+        raise ValueError("no such leaf")
+    at, c, p = 10, count, index
+    sibs = []
+    while c > 1:
+        if p ^ 1 < c:
+            sibs.append((p & 1, body[at:at + 32]))
+            at += 32
+        p, c = p >> 1, (c + 1) >> 1
+    sig = body[at:at + b.crypto_sign_BYTES]
+    text = body[at + b.crypto_sign_BYTES:]
+    if len(sig) != b.crypto_sign_BYTES:
+        raise ValueError("body too short")
+    node = h(b"\0" + aad3(uid, frm, to) + ts + text)
+    for right, sib in sibs:
+        node = h(b"\1" + (sib + node if right else node + sib))
+    b.crypto_sign_open(sig + LABEL3 + node, from_pk)
+    return {"uid": uid, "from": frm, "to": to,
+            "ts": ts_of(struct.unpack(">Q", ts)[0]), "text": text.decode()}
+
+
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ("seal", "seal2", "open"):
-        sys.exit("usage: envelope.py seal|seal2|open <request.json")
+    if len(sys.argv) != 2 or sys.argv[1] not in ("seal", "seal2", "seal3",
+                                                 "open"):
+        sys.exit("usage: envelope.py seal|seal2|seal3|open <request.json")
     req = json.load(sys.stdin)
     try:
-        out = {"seal": seal, "seal2": seal2, "open": open_}[sys.argv[1]](req)
+        out = {"seal": seal, "seal2": seal2, "seal3": seal3,
+               "open": open_}[sys.argv[1]](req)
     except (CryptoError, ValueError, KeyError, TypeError) as e:
         sys.exit("envelope.py: %s: %s" % (sys.argv[1], e or type(e).__name__))
     print(json.dumps(out, separators=(",", ":")))

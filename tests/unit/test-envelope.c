@@ -913,7 +913,7 @@ we_open_python_s(void **state)
 	json_decref(r);
 }
 
-/* Version 2: n messages from alice to bob sealed in one batch. */
+/* Version 3: n messages from alice to bob sealed in one batch. */
 static char **
 seal_batch(size_t n, const struct user *signer)
 {
@@ -944,9 +944,10 @@ seal_batch(size_t n, const struct user *signer)
 	return out;
 }
 
-/* Opens a version 2 envelope as reader, the sender's key signer's. */
+/* Opens a version 2 or 3 envelope as reader, the sender's key signer's,
+ * as the directory's message uid from `from` to `to`. */
 static enum envelope_err
-open2_as(const char *env, const char *from, const char *to,
+open2_as(const char *env, const char *from, const char *to, const char *uid,
     const struct user *reader, const struct user *other,
     const struct user *signer, struct envelope_roots *roots,
     struct envelope_msg *m)
@@ -961,7 +962,7 @@ open2_as(const char *env, const char *from, const char *to,
 	assert_int_equal(envelope_peer_init(&op, other->pk), 0);
 	assert_int_equal(envelope_pair_init(&pair, &k, &op), 0);
 	rc = envelope_open_any(&k, &sender, &pair, roots, env, strlen(env),
-	    from, to, m);
+	    from, to, uid, m);
 	envelope_self_wipe(&k);
 	return rc;
 }
@@ -979,20 +980,31 @@ batch_opens_each(void **state)
 		char **env = seal_batch(n, &alice);
 
 		for (size_t i = 0; i < n; i++) {
-			assert_true(strncmp(env[i], "{\"sealed\":2,", 12) == 0);
-			assert_int_equal(open2_as(env[i], "alice", "bob", &bob,
-			    &alice, &alice, i % 2 ? &roots : NULL, &m),
-			    ENVELOPE_OK);
 			snprintf(uid, sizeof(uid), "uid-%zu", i);
+			assert_true(strncmp(env[i], "{\"sealed\":3,\"c\":\"",
+			    17) == 0);
+			assert_string_equal(env[i] + strlen(env[i]) - 2, "\"}");
+			assert_int_equal(open2_as(env[i], "alice", "bob", uid,
+			    &bob, &alice, &alice, i % 2 ? &roots : NULL, &m),
+			    ENVELOPE_OK);
 			assert_string_equal(m.uid, uid);
+			assert_string_equal(m.from, "alice");
+			assert_string_equal(m.to, "bob");
+			assert_string_equal(m.ts, TS);
+			assert_int_equal(m.textlen, strlen(TEXT));
 			assert_string_equal(m.text, TEXT);
 			envelope_msg_free(&m);
 			/* The sender reads its own copy. */
-			assert_int_equal(open2_as(env[i], "alice", "bob", &alice,
-			    &bob, &alice, NULL, &m), ENVELOPE_OK);
+			assert_int_equal(open2_as(env[i], "alice", "bob", uid,
+			    &alice, &bob, &alice, NULL, &m), ENVELOPE_OK);
+			envelope_msg_free(&m);
+			/* Names in the case the directory reports them. */
+			assert_int_equal(open2_as(env[i], "Alice", "BOB", uid,
+			    &bob, &alice, &alice, NULL, &m), ENVELOPE_OK);
+			assert_string_equal(m.from, "Alice");
 			envelope_msg_free(&m);
 			/* Nobody else does. */
-			assert_int_equal(open2_as(env[i], "alice", "bob",
+			assert_int_equal(open2_as(env[i], "alice", "bob", uid,
 			    &mallory, &alice, &alice, NULL, &m),
 			    ENVELOPE_ALTERED);
 			free(env[i]);
@@ -1011,36 +1023,55 @@ batch_refuses_changes(void **state)
 
 	(void)state;
 	/* A checked root, then a message signed by another key. */
-	assert_int_equal(open2_as(env[0], "alice", "bob", &bob, &alice, &alice,
-	    &roots, &m), ENVELOPE_OK);
+	assert_int_equal(open2_as(env[0], "alice", "bob", "uid-0", &bob, &alice,
+	    &alice, &roots, &m), ENVELOPE_OK);
 	envelope_msg_free(&m);
 	/* mallory's pair with bob differs: it does not even decrypt. */
-	assert_int_equal(open2_as(forged[1], "alice", "bob", &bob, &alice,
-	    &alice, &roots, &m), ENVELOPE_ALTERED);
+	assert_int_equal(open2_as(forged[1], "alice", "bob", "uid-1", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_ALTERED);
 	/* Opened with mallory's pair it decrypts, but is not alice's. (With
 	 * the roots alice signed it would pass: its fields are the very
 	 * ones alice signed, sealed again.) */
-	assert_int_equal(open2_as(forged[1], "alice", "bob", &bob, &mallory,
-	    &alice, NULL, &m), ENVELOPE_BAD_SIG);
-	/* Re-addressed outside. */
-	assert_int_equal(open2_as(env[1], "alice", "carol", &bob, &alice,
+	assert_int_equal(open2_as(forged[1], "alice", "bob", "uid-1", &bob,
+	    &mallory, &alice, NULL, &m), ENVELOPE_BAD_SIG);
+	/* Re-addressed, or copied onto another message: what the record
+	 * says is bound, so it does not open. */
+	assert_int_equal(open2_as(env[1], "alice", "carol", "uid-1", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_ALTERED);
+	assert_int_equal(open2_as(env[1], "carol", "bob", "uid-1", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_ALTERED);
+	assert_int_equal(open2_as(env[1], "alice", "bob", "uid-2", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_ALTERED);
+	/* Without the record's uid, or with names that are none, there is
+	 * nothing to check it against. */
+	assert_int_equal(open2_as(env[1], "alice", "bob", NULL, &bob, &alice,
 	    &alice, &roots, &m), ENVELOPE_MISMATCH);
-	/* Each byte of the ciphertext. */
+	assert_int_equal(open2_as(env[1], "al ice", "bob", "uid-1", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_MISMATCH);
+	/* Each byte of the nonce, ciphertext and tag. */
 	c = strstr(env[2], "\"c\":\"") + 5;
 	for (; *c != '"'; c++) {
 		char was = *c;
 
 		*c = was == 'A' ? 'B' : 'A';
-		assert_int_not_equal(open2_as(env[2], "alice", "bob", &bob,
-		    &alice, &alice, &roots, &m), ENVELOPE_OK);
+		assert_int_not_equal(open2_as(env[2], "alice", "bob", "uid-2",
+		    &bob, &alice, &alice, &roots, &m), ENVELOPE_OK);
 		*c = was;
 	}
-	assert_int_equal(open2_as(env[2], "alice", "bob", &bob, &alice, &alice,
-	    &roots, &m), ENVELOPE_OK);
+	assert_int_equal(open2_as(env[2], "alice", "bob", "uid-2", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_OK);
 	envelope_msg_free(&m);
+	/* Cut short, or not base64. */
+	c = strstr(env[3], "\"c\":\"") + 5;
+	memmove(c + 4, c + 8, strlen(c + 8) + 1);
+	assert_int_not_equal(open2_as(env[3], "alice", "bob", "uid-3", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_OK);
+	c[0] = '*';
+	assert_int_equal(open2_as(env[3], "alice", "bob", "uid-3", &bob,
+	    &alice, &alice, &roots, &m), ENVELOPE_MALFORMED);
 	/* Version 1 still opens through the same call. */
 	c = seal(&alice, &bob);
-	assert_int_equal(open2_as(c, "alice", "bob", &bob, &alice, &alice,
+	assert_int_equal(open2_as(c, "alice", "bob", UID, &bob, &alice, &alice,
 	    &roots, &m), ENVELOPE_OK);
 	envelope_msg_free(&m);
 	free(c);
@@ -1052,41 +1083,185 @@ batch_refuses_changes(void **state)
 	free(forged);
 }
 
+/* A version 3 envelope of a body made here, under the real key of alice
+ * to bob: the AEAD passes, so what is checked is the body's shape. */
+static char *
+envelope3_of(const unsigned char *body, size_t len, const char *uid)
+{
+	struct envelope_self k;
+	struct envelope_peer peer;
+	struct envelope_pair pair;
+	unsigned char nc[24 + 512], aad[128], *q = aad;
+	unsigned long long ctlen;
+	char b64[1024], *out;
+	const char *f[] = { "alice", "bob", uid };
+
+	assert_true(len + 24 + 16 <= sizeof(nc));
+	assert_int_equal(envelope_self_init(&k, alice.sk), 0);
+	assert_int_equal(envelope_peer_init(&peer, bob.pk), 0);
+	assert_int_equal(envelope_pair_init(&pair, &k, &peer), 0);
+	memcpy(q, "chat envelope v3", 16);
+	q += 16;
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(f[i]);
+
+		q[0] = q[1] = q[2] = 0;
+		q[3] = (unsigned char)n;
+		memcpy(q + 4, f[i], n);
+		q += 4 + n;
+	}
+	randombytes_buf(nc, 24);
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_encrypt(nc + 24,
+	    &ctlen, body, len, aad, (size_t)(q - aad), NULL, nc, pair.out), 0);
+	sodium_bin2base64(b64, sizeof(b64), nc, 24 + (size_t)ctlen, B64);
+	assert_true(asprintf(&out, "{\"sealed\":3,\"c\":\"%s\"}", b64) > 0);
+	envelope_self_wipe(&k);
+	envelope_pair_wipe(&pair);
+	return out;
+}
+
+static enum envelope_err
+open3_body(const unsigned char *body, size_t len)
+{
+	struct envelope_msg m;
+	char *env = envelope3_of(body, len, "u1");
+	enum envelope_err rc;
+
+	rc = open2_as(env, "alice", "bob", "u1", &bob, &alice, &alice, NULL,
+	    &m);
+	if (rc == ENVELOPE_OK)
+		envelope_msg_free(&m);
+	else
+		assert_null(m.text);
+	free(env);
+	return rc;
+}
+
 static void
-python_opens_v2(void **state)
+v3_bodies_checked(void **state)
+{
+	/* time, count 1, leaf 0, no path, a signature, a text */
+	unsigned char b[8 + 2 + 32 + 64 + 8] = { 0 };
+	unsigned char h[32], in[16 + 32], aad[64], *q = aad;
+	crypto_generichash_state st;
+	const char *f[] = { "alice", "bob", "u1" };
+
+	(void)state;
+	b[7] = 1;
+	b[8] = 1;
+	memcpy(b + 10 + 64, "hi there", 8);
+	/* Shapes: short, no leaves, a leaf past the end, a tree too big,
+	 * a path cut short; a text with a NUL or not UTF-8. */
+	assert_int_equal(open3_body(b, 9), ENVELOPE_MALFORMED);
+	b[8] = 0;
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_MALFORMED);
+	b[8] = 2;
+	b[9] = 2;
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_MALFORMED);
+	b[9] = 0;
+	{
+		/* 17 leaves, and room for the path they would have */
+		unsigned char big[10 + 5 * 32 + 64 + 8] = { 0 };
+
+		big[7] = 1;
+		big[8] = 17;
+		memcpy(big + sizeof(big) - 8, "hi there", 8);
+		assert_int_equal(open3_body(big, sizeof(big)),
+		    ENVELOPE_MALFORMED);
+		/* 16 leaves: four levels, well formed, signed by nobody */
+		big[8] = 16;
+		memcpy(big + 10 + 4 * 32 + 64, "hi there", 8);
+		assert_int_equal(open3_body(big, sizeof(big) - 32),
+		    ENVELOPE_BAD_SIG);
+	}
+	b[8] = 2;
+	assert_int_equal(open3_body(b, 10 + 32 + 63), ENVELOPE_MALFORMED);
+	b[8] = 1;
+	b[10 + 64 + 2] = '\0';
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_MALFORMED);
+	b[10 + 64 + 2] = 0xff;
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_MALFORMED);
+	b[10 + 64 + 2] = 't';
+	/* A time past the year 9999, or before 1970. */
+	b[0] = 0x01;
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_MALFORMED);
+	b[0] = 0x80;
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_MALFORMED);
+	b[0] = 0;
+	/* Well formed, but the signature is nobody's. */
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_BAD_SIG);
+	/* Signed by alice over the leaf chat-protocol(7) gives: opens. */
+	memcpy(q, "chat envelope v3", 16);
+	q += 16;
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(f[i]);
+
+		q[0] = q[1] = q[2] = 0;
+		q[3] = (unsigned char)n;
+		memcpy(q + 4, f[i], n);
+		q += 4 + n;
+	}
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const unsigned char *)"", 1);
+	crypto_generichash_update(&st, aad, (size_t)(q - aad));
+	crypto_generichash_update(&st, b, 8);
+	crypto_generichash_update(&st, b + 10 + 64, 8);
+	crypto_generichash_final(&st, h, 32);
+	memcpy(in, "chat envelope v3", 16);
+	memcpy(in + 16, h, 32);
+	crypto_sign_detached(b + 10, NULL, in, sizeof(in), alice.sk);
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_OK);
+	/* The time is the signed one. */
+	b[7] = 2;
+	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_BAD_SIG);
+}
+
+static void
+python_opens_v3(void **state)
 {
 	char **env = seal_batch(7, &alice);
+	char uid[16];
 	json_t *r;
 
 	(void)state;
 	for (int i = 0; i < 7; i++) {
-		r = python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
-		    "envelope", env[i], "from", "alice", "to", "bob", "reader",
-		    keys_json(&bob), "sender", keys_json(&alice), "other",
-		    keys_json(&alice)));
+		snprintf(uid, sizeof(uid), "uid-%d", i);
+		r = python("open", json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+		    "envelope", env[i], "from", "alice", "to", "bob", "uid", uid,
+		    "reader", keys_json(&bob), "sender", keys_json(&alice),
+		    "other", keys_json(&alice)));
 		assert_non_null(r);
 		assert_string_equal(json_string_value(json_object_get(r,
 		    "text")), TEXT);
+		assert_string_equal(json_string_value(json_object_get(r,
+		    "ts")), TS);
 		json_decref(r);
 	}
-	/* The sender's own copy, and a wrong sender's key refused. */
-	r = python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
-	    "envelope", env[3], "from", "alice", "to", "bob", "reader",
-	    keys_json(&alice), "sender", keys_json(&alice), "other",
+	/* The sender's own copy; a wrong sender's key and another uid
+	 * refused. */
+	r = python("open", json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+	    "envelope", env[3], "from", "alice", "to", "bob", "uid", "uid-3",
+	    "reader", keys_json(&alice), "sender", keys_json(&alice), "other",
 	    keys_json(&bob)));
 	assert_non_null(r);
 	json_decref(r);
-	assert_null(python("open", json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
-	    "envelope", env[3], "from", "alice", "to", "bob", "reader",
-	    keys_json(&bob), "sender", keys_json(&mallory), "other",
+	assert_null(python("open", json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+	    "envelope", env[3], "from", "alice", "to", "bob", "uid", "uid-3",
+	    "reader", keys_json(&bob), "sender", keys_json(&mallory), "other",
+	    keys_json(&alice))));
+	assert_null(python("open", json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+	    "envelope", env[3], "from", "alice", "to", "bob", "uid", "uid-4",
+	    "reader", keys_json(&bob), "sender", keys_json(&alice), "other",
 	    keys_json(&alice))));
 	for (int i = 0; i < 7; i++)
 		free(env[i]);
 	free(env);
 }
 
+/* Envelopes Python sealed (version 2 or 3, as how says): each opens to
+ * what it sealed, for both sides, and not under another sender's key. */
 static void
-we_open_python_v2(void **state)
+we_open_python(void **state, const char *how)
 {
 	struct envelope_roots roots = { 0 };
 	struct envelope_msg m;
@@ -1100,7 +1275,7 @@ we_open_python_v2(void **state)
 		    "uid", uid, "from", "alice", "to", "bob", "ts", TS, "text",
 		    TEXT));
 	}
-	r = python("seal2", json_pack("{s:o, s:o, s:o}", "messages", msgs,
+	r = python(how, json_pack("{s:o, s:o, s:o}", "messages", msgs,
 	    "sender", keys_json(&alice), "recipient", keys_json(&bob)));
 	assert_non_null(r);
 	envs = json_object_get(r, "envelopes");
@@ -1108,18 +1283,32 @@ we_open_python_v2(void **state)
 	for (int i = 0; i < 19; i++) {
 		const char *env = json_string_value(json_array_get(envs, i));
 
-		assert_int_equal(open2_as(env, "alice", "bob", &bob, &alice,
-		    &alice, &roots, &m), ENVELOPE_OK);
 		snprintf(uid, sizeof(uid), "py-%d", i);
+		assert_int_equal(open2_as(env, "alice", "bob", uid, &bob,
+		    &alice, &alice, &roots, &m), ENVELOPE_OK);
 		assert_string_equal(m.uid, uid);
+		assert_string_equal(m.ts, TS);
+		assert_string_equal(m.text, TEXT);
 		envelope_msg_free(&m);
-		assert_int_equal(open2_as(env, "alice", "bob", &alice, &bob,
-		    &alice, NULL, &m), ENVELOPE_OK);
+		assert_int_equal(open2_as(env, "alice", "bob", uid, &alice,
+		    &bob, &alice, NULL, &m), ENVELOPE_OK);
 		envelope_msg_free(&m);
-		assert_int_equal(open2_as(env, "alice", "bob", &bob, &alice,
-		    &mallory, NULL, &m), ENVELOPE_BAD_SIG);
+		assert_int_equal(open2_as(env, "alice", "bob", uid, &bob,
+		    &alice, &mallory, NULL, &m), ENVELOPE_BAD_SIG);
 	}
 	json_decref(r);
+}
+
+static void
+we_open_python_v2(void **state)
+{
+	we_open_python(state, "seal2");
+}
+
+static void
+we_open_python_v3(void **state)
+{
+	we_open_python(state, "seal3");
 }
 
 int
@@ -1145,8 +1334,10 @@ main(void)
 		cmocka_unit_test(we_open_python_s),
 		cmocka_unit_test(batch_opens_each),
 		cmocka_unit_test(batch_refuses_changes),
-		cmocka_unit_test(python_opens_v2),
+		cmocka_unit_test(v3_bodies_checked),
+		cmocka_unit_test(python_opens_v3),
 		cmocka_unit_test(we_open_python_v2),
+		cmocka_unit_test(we_open_python_v3),
 	};
 
 	if (sodium_init() < 0)
