@@ -812,6 +812,34 @@ root_add(struct envelope_roots *r, const unsigned char root[HASH_LEN],
 		r->n++;
 }
 
+/* Up a tree of count leaves from leaf index, whose hash is h, along the
+ * path at p, to the root, which the signature after the path must sign
+ * under label by sender's key, unless roots has it checked already. */
+static enum envelope_err
+root_check(unsigned char h[HASH_LEN], const unsigned char *p, unsigned count,
+    unsigned index, const char *label, const struct envelope_peer *sender,
+    struct envelope_roots *roots)
+{
+	unsigned char root_in[sizeof(LABEL2) - 1 + HASH_LEN];
+
+	for (unsigned c = count, i = index; c > 1; c = (c + 1) >> 1, i >>= 1)
+		if ((i ^ 1) < c) {
+			if (i & 1)
+				node_hash(h, p, h);
+			else
+				node_hash(h, h, p);
+			p += HASH_LEN;
+		}
+	if (root_known(roots, h, sender->pk))
+		return ENVELOPE_OK;
+	sig_input(root_in, label, h);
+	if (crypto_sign_verify_detached(p, root_in, sizeof(root_in),
+	    sender->pk) != 0)
+		return ENVELOPE_BAD_SIG;
+	root_add(roots, h, sender->pk);
+	return ENVELOPE_OK;
+}
+
 /* The body of a version 2 envelope: its fields into m, and the signature
  * checked (or the root found among those checked). */
 static enum envelope_err
@@ -820,9 +848,9 @@ body2_check(const unsigned char *body, size_t len,
     struct envelope_msg *m)
 {
 	const unsigned char *p = body, *end = body + len, *f;
-	unsigned char h[HASH_LEN], root_in[sizeof(LABEL2) - 1 + HASH_LEN];
+	unsigned char h[HASH_LEN];
 	size_t n, flen;
-	unsigned count, index, c, i;
+	unsigned count, index;
 	enum envelope_err rc;
 
 	for (int k = 0; k < NFIELDS; k++)
@@ -853,22 +881,7 @@ body2_check(const unsigned char *body, size_t len,
 			return rc;
 	}
 	leaf_hash(h, body, flen);
-	for (c = count, i = index; c > 1; c = (c + 1) >> 1, i >>= 1)
-		if ((i ^ 1) < c) {
-			if (i & 1)
-				node_hash(h, p, h);
-			else
-				node_hash(h, h, p);
-			p += HASH_LEN;
-		}
-	if (root_known(roots, h, sender->pk))
-		return ENVELOPE_OK;
-	sig_input(root_in, LABEL2, h);
-	if (crypto_sign_verify_detached(p, root_in, sizeof(root_in),
-	    sender->pk) != 0)
-		return ENVELOPE_BAD_SIG;
-	root_add(roots, h, sender->pk);
-	return ENVELOPE_OK;
+	return root_check(h, p, count, index, LABEL2, sender, roots);
 }
 
 static enum envelope_err
@@ -942,8 +955,9 @@ body3_check(const unsigned char *body, size_t len,
     struct envelope_msg *m)
 {
 	const unsigned char *p = body + HEAD3_LEN, *end = body + len, *text;
-	unsigned char h[HASH_LEN], root_in[sizeof(LABEL3) - 1 + HASH_LEN];
-	unsigned count, index, c, i;
+	unsigned char h[HASH_LEN];
+	unsigned count, index;
+	enum envelope_err rc;
 	size_t textlen;
 	int64_t ms;
 
@@ -965,21 +979,9 @@ body3_check(const unsigned char *body, size_t len,
 	ts_format(ms, m->ts);
 	leaf3_hash(h, m->uid, m->from, m->to, body, (const char *)text,
 	    textlen);
-	for (c = count, i = index; c > 1; c = (c + 1) >> 1, i >>= 1)
-		if ((i ^ 1) < c) {
-			if (i & 1)
-				node_hash(h, p, h);
-			else
-				node_hash(h, h, p);
-			p += HASH_LEN;
-		}
-	if (!root_known(roots, h, sender->pk)) {
-		sig_input(root_in, LABEL3, h);
-		if (crypto_sign_verify_detached(p, root_in, sizeof(root_in),
-		    sender->pk) != 0)
-			return ENVELOPE_BAD_SIG;
-		root_add(roots, h, sender->pk);
-	}
+	if ((rc = root_check(h, p, count, index, LABEL3, sender, roots)) !=
+	    ENVELOPE_OK)
+		return rc;
 	if ((m->text = malloc(textlen + 1)) == NULL)
 		return ENVELOPE_NOMEM;
 	memcpy(m->text, text, textlen);

@@ -131,29 +131,49 @@ def aad2(frm, to):
     return LABEL2 + lp(frm.encode()) + lp(to.encode())
 
 
-def seal2(req):
+def tree(leaves):
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        lv, up = levels[-1], []
+        for i in range(0, len(lv), 2):
+            up.append(h(b"\1" + lv[i] + lv[i + 1]) if i + 1 < len(lv)
+                      else lv[i])
+        levels.append(up)
+    return levels
+
+
+def path_of(levels, i):
+    """The partners of leaf i's nodes, from level 0 up."""
+    path = b""
+    for lv in levels[:-1]:
+        if i ^ 1 < len(lv):
+            path += lv[i ^ 1]
+        i >>= 1
+    return path
+
+
+def sender_key(req):
+    """The sender's secret key, and the key of the way to the recipient."""
     sk = bytes.fromhex(req["sender"]["sk"])
     from_pk = bytes.fromhex(req["sender"]["pk"])
     to_pk = bytes.fromhex(req["recipient"]["pk"])
-    key = pair_key(sk, to_pk, from_pk, to_pk)
-    msgs, out = req["messages"], []
-    for at in range(0, len(msgs), 16):
-        chunk = msgs[at:at + 16]
-        levels = [[h(b"\0" + LABEL2 + fields(m)) for m in chunk]]
-        while len(levels[-1]) > 1:
-            lv, up = levels[-1], []
-            for i in range(0, len(lv), 2):
-                up.append(h(b"\1" + lv[i] + lv[i + 1]) if i + 1 < len(lv)
-                          else lv[i])
-            levels.append(up)
+    return sk, pair_key(sk, to_pk, from_pk, to_pk)
+
+
+def chunks(msgs):
+    """The messages 16 at a time: one tree, one signature each."""
+    return [msgs[at:at + 16] for at in range(0, len(msgs), 16)]
+
+
+def seal2(req):
+    sk, key = sender_key(req)
+    out = []
+    for chunk in chunks(req["messages"]):
+        levels = tree([h(b"\0" + LABEL2 + fields(m)) for m in chunk])
         sig = b.crypto_sign(LABEL2 + levels[-1][0], sk)[:b.crypto_sign_BYTES]
         for i, m in enumerate(chunk):
-            path, p = b"", i
-            for lv in levels[:-1]:
-                if p ^ 1 < len(lv):
-                    path += lv[p ^ 1]
-                p >>= 1
-            body = fields(m) + bytes([len(chunk), i]) + path + sig
+            body = fields(m) + bytes([len(chunk), i]) + path_of(levels, i) + \
+                sig
             nonce = os.urandom(24)
             ct = b.crypto_aead_xchacha20poly1305_ietf_encrypt(
                 body, aad2(m["from"], m["to"]), nonce, key)
@@ -164,13 +184,19 @@ def seal2(req):
     return {"envelopes": out}
 
 
-def open2(req, env):
+def reader_key(req):
+    """The key of the message's direction, as the reader computes it with
+    the other side's key, and the sender's public key."""
     sk = bytes.fromhex(req["reader"]["sk"])
     pk = bytes.fromhex(req["reader"]["pk"])
     from_pk = bytes.fromhex(req["sender"]["pk"])
     other_pk = bytes.fromhex(req["other"]["pk"])
     to_pk = other_pk if pk == from_pk else pk
-    key = pair_key(sk, other_pk, from_pk, to_pk)
+    return pair_key(sk, other_pk, from_pk, to_pk), from_pk
+
+
+def open2(req, env):
+    key, from_pk = reader_key(req)
     body = b.crypto_aead_xchacha20poly1305_ietf_decrypt(
         unb64(env["c"]), aad2(env["from"], env["to"]), unb64(env["n"], 24),
         key)
@@ -215,37 +241,17 @@ def ts_of(ms):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
 
 
-def tree(leaves):
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        lv, up = levels[-1], []
-        for i in range(0, len(lv), 2):
-            up.append(h(b"\1" + lv[i] + lv[i + 1]) if i + 1 < len(lv)
-                      else lv[i])
-        levels.append(up)
-    return levels
-
-
 def seal3(req):
-    sk = bytes.fromhex(req["sender"]["sk"])
-    from_pk = bytes.fromhex(req["sender"]["pk"])
-    to_pk = bytes.fromhex(req["recipient"]["pk"])
-    key = pair_key(sk, to_pk, from_pk, to_pk)
-    msgs, out = req["messages"], []
-    for at in range(0, len(msgs), 16):
-        chunk = msgs[at:at + 16]
+    sk, key = sender_key(req)
+    out = []
+    for chunk in chunks(req["messages"]):
         ts = [struct.pack(">Q", ms_of(m["ts"])) for m in chunk]
         levels = tree([h(b"\0" + aad3(m["uid"], m["from"], m["to"]) + t +
                          m["text"].encode()) for m, t in zip(chunk, ts)])
         sig = b.crypto_sign(LABEL3 + levels[-1][0], sk)[:b.crypto_sign_BYTES]
         for i, m in enumerate(chunk):
-            path, p = b"", i
-            for lv in levels[:-1]:
-                if p ^ 1 < len(lv):
-                    path += lv[p ^ 1]
-                p >>= 1
-            body = ts[i] + bytes([len(chunk), i]) + path + sig + \
-                m["text"].encode()
+            body = ts[i] + bytes([len(chunk), i]) + path_of(levels, i) + \
+                sig + m["text"].encode()
             nonce = os.urandom(24)
             ct = b.crypto_aead_xchacha20poly1305_ietf_encrypt(
                 body, aad3(m["uid"], m["from"], m["to"]), nonce, key)
@@ -256,12 +262,7 @@ def seal3(req):
 
 
 def open3(req, env):
-    sk = bytes.fromhex(req["reader"]["sk"])
-    pk = bytes.fromhex(req["reader"]["pk"])
-    from_pk = bytes.fromhex(req["sender"]["pk"])
-    other_pk = bytes.fromhex(req["other"]["pk"])
-    to_pk = other_pk if pk == from_pk else pk
-    key = pair_key(sk, other_pk, from_pk, to_pk)
+    key, from_pk = reader_key(req)
     uid, frm, to = req["uid"], req["from"], req["to"]
     raw = unb64(env["c"])
     body = b.crypto_aead_xchacha20poly1305_ietf_decrypt(

@@ -1083,23 +1083,15 @@ batch_refuses_changes(void **state)
 	free(forged);
 }
 
-/* A version 3 envelope of a body made here, under the real key of alice
- * to bob: the AEAD passes, so what is checked is the body's shape. */
-static char *
-envelope3_of(const unsigned char *body, size_t len, const char *uid)
+/* Version 3's bound bytes for a message from alice to bob, as
+ * chat-protocol(7) gives them: the label, then each name and the uid
+ * after its 4-byte length. Their length. */
+static size_t
+bound3(unsigned char *out, const char *uid)
 {
-	struct envelope_self k;
-	struct envelope_peer peer;
-	struct envelope_pair pair;
-	unsigned char nc[24 + 512], aad[128], *q = aad;
-	unsigned long long ctlen;
-	char b64[1024], *out;
 	const char *f[] = { "alice", "bob", uid };
+	unsigned char *q = out;
 
-	assert_true(len + 24 + 16 <= sizeof(nc));
-	assert_int_equal(envelope_self_init(&k, alice.sk), 0);
-	assert_int_equal(envelope_peer_init(&peer, bob.pk), 0);
-	assert_int_equal(envelope_pair_init(&pair, &k, &peer), 0);
 	memcpy(q, "chat envelope v3", 16);
 	q += 16;
 	for (int i = 0; i < 3; i++) {
@@ -1110,9 +1102,28 @@ envelope3_of(const unsigned char *body, size_t len, const char *uid)
 		memcpy(q + 4, f[i], n);
 		q += 4 + n;
 	}
+	return (size_t)(q - out);
+}
+
+/* A version 3 envelope of a body made here, under the real key of alice
+ * to bob: the AEAD passes, so what is checked is the body's shape. */
+static char *
+envelope3_of(const unsigned char *body, size_t len, const char *uid)
+{
+	struct envelope_self k;
+	struct envelope_peer peer;
+	struct envelope_pair pair;
+	unsigned char nc[24 + 512], aad[128];
+	unsigned long long ctlen;
+	char b64[1024], *out;
+
+	assert_true(len + 24 + 16 <= sizeof(nc));
+	assert_int_equal(envelope_self_init(&k, alice.sk), 0);
+	assert_int_equal(envelope_peer_init(&peer, bob.pk), 0);
+	assert_int_equal(envelope_pair_init(&pair, &k, &peer), 0);
 	randombytes_buf(nc, 24);
 	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_encrypt(nc + 24,
-	    &ctlen, body, len, aad, (size_t)(q - aad), NULL, nc, pair.out), 0);
+	    &ctlen, body, len, aad, bound3(aad, uid), NULL, nc, pair.out), 0);
 	sodium_bin2base64(b64, sizeof(b64), nc, 24 + (size_t)ctlen, B64);
 	assert_true(asprintf(&out, "{\"sealed\":3,\"c\":\"%s\"}", b64) > 0);
 	envelope_self_wipe(&k);
@@ -1142,9 +1153,8 @@ v3_bodies_checked(void **state)
 {
 	/* time, count 1, leaf 0, no path, a signature, a text */
 	unsigned char b[8 + 2 + 32 + 64 + 8] = { 0 };
-	unsigned char h[32], in[16 + 32], aad[64], *q = aad;
+	unsigned char h[32], in[16 + 32], aad[64];
 	crypto_generichash_state st;
-	const char *f[] = { "alice", "bob", "u1" };
 
 	(void)state;
 	b[7] = 1;
@@ -1191,19 +1201,9 @@ v3_bodies_checked(void **state)
 	/* Well formed, but the signature is nobody's. */
 	assert_int_equal(open3_body(b, 10 + 64 + 8), ENVELOPE_BAD_SIG);
 	/* Signed by alice over the leaf chat-protocol(7) gives: opens. */
-	memcpy(q, "chat envelope v3", 16);
-	q += 16;
-	for (int i = 0; i < 3; i++) {
-		size_t n = strlen(f[i]);
-
-		q[0] = q[1] = q[2] = 0;
-		q[3] = (unsigned char)n;
-		memcpy(q + 4, f[i], n);
-		q += 4 + n;
-	}
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const unsigned char *)"", 1);
-	crypto_generichash_update(&st, aad, (size_t)(q - aad));
+	crypto_generichash_update(&st, aad, bound3(aad, "u1"));
 	crypto_generichash_update(&st, b, 8);
 	crypto_generichash_update(&st, b + 10 + 64, 8);
 	crypto_generichash_final(&st, h, 32);
