@@ -1136,11 +1136,19 @@ struct dc_ready {
 	char (*uid)[UID_HEX_LEN];
 	char **content;		/* NULL: the text */
 	size_t n;
-	/* all n as one batch request, made and hashed ahead, in the thread
-	 * that seals, so that the one that posts only sends; empty when they
-	 * do not fit in one (then made when posted) */
+	/* all n as batch requests, made and hashed ahead in the thread that
+	 * seals, so that the one that posts only sends: the requests
+	 * post_many would make; none when n is 1, or a text cannot be
+	 * written (then post_many finds it when posting) */
+	struct ready_req *req;
+	size_t nreq;
+};
+
+/* One batch request made ready: messages [from, to) of its dc_ready. */
+struct ready_req {
 	struct jsonw body;
 	unsigned char b2h[SIG_HASHLEN];	/* its BLAKE2b-256, as s2 takes it */
+	size_t from, to;
 };
 
 void
@@ -1152,7 +1160,9 @@ dc_ready_free(struct dc_ready *r)
 		free(r->content[i]);
 	free(r->content);
 	free(r->uid);
-	jw_free(&r->body);
+	for (size_t i = 0; i < r->nreq; i++)
+		jw_free(&r->req[i].body);
+	free(r->req);
 	if (r->o != r->m)
 		free(r->o);
 	free(r);
@@ -1160,32 +1170,75 @@ dc_ready_free(struct dc_ready *r)
 
 static const char *ready_content(const struct dc_ready *r, size_t i);
 
-/* r's body, when its messages are more than one and fit in one batch
- * request: the one post_many would make, and its hash. */
+/* What batch_requests hands each request to: the body (closed, for fn to
+ * take) of messages [from, to) of r. */
+typedef enum dc_status (*req_fn)(void *arg, struct dc_ready *r,
+    struct jsonw *body, size_t from, size_t to);
+
+/* The batch requests of r's messages [from, to), in order, each with as
+ * many as fit in DC_BATCH_BYTES (sealed messages take more room than
+ * their callers count on), each handed to fn; stops at fn's first
+ * failure, and returns it. */
+static enum dc_status
+batch_requests(struct dc_ready *r, size_t from, size_t to, req_fn fn,
+    void *arg)
+{
+	struct jsonw body = { 0 };
+	enum dc_status st;
+	size_t first = from, i, before;
+
+	jw_lit(&body, "{\"messages\":[");
+	for (i = from; i < to; i++) {
+		before = body.len;
+		if (i > first)
+			jw_lit(&body, ",");
+		put_outgoing(&body, &r->o[i], ready_content(r, i));
+		if (i > first && !body.failed &&
+		    body.len + 2 > DC_BATCH_BYTES) {
+			body.len = before;
+			jw_lit(&body, "]}");
+			if ((st = fn(arg, r, &body, first, i)) != DC_OK)
+				return st;
+			first = i--;
+			body = (struct jsonw){ 0 };
+			jw_lit(&body, "{\"messages\":[");
+		}
+	}
+	jw_lit(&body, "]}");
+	return fn(arg, r, &body, first, to);
+}
+
+/* A request made ready: kept in r, hashed. */
+static enum dc_status
+keep_req(void *arg, struct dc_ready *r, struct jsonw *body, size_t from,
+    size_t to)
+{
+	struct ready_req *q;
+
+	(void)arg;
+	if (body->failed || (q = reallocarray(r->req, r->nreq + 1,
+	    sizeof(*r->req))) == NULL) {
+		jw_free(body);
+		return DC_INTERNAL;
+	}
+	r->req = q;
+	q = &r->req[r->nreq++];
+	*q = (struct ready_req){ .body = *body, .from = from, .to = to };
+	sig_body_hash(true, body->data, body->len, q->b2h);
+	return DC_OK;
+}
+
+/* r's requests, when its messages are more than one. */
 static void
 render_ready(struct dc_ready *r)
 {
-	struct jsonw w = { 0 };
-
-	if (r->n < 2)
+	if (r->n < 2 || batch_requests(r, 0, r->n, keep_req, NULL) == DC_OK)
 		return;
-	jw_lit(&w, "{\"messages\":[");
-	for (size_t i = 0; i < r->n && !w.failed; i++) {
-		if (i > 0)
-			jw_lit(&w, ",");
-		put_outgoing(&w, &r->o[i], ready_content(r, i));
-		if (w.len + 2 > DC_BATCH_BYTES) {
-			jw_free(&w);
-			return;
-		}
-	}
-	jw_lit(&w, "]}");
-	if (w.failed) {
-		jw_free(&w);
-		return;
-	}
-	sig_body_hash(true, w.data, w.len, r->b2h);
-	r->body = w;
+	for (size_t i = 0; i < r->nreq; i++)
+		jw_free(&r->req[i].body);
+	free(r->req);
+	r->req = NULL;
+	r->nreq = 0;
 }
 
 enum dc_status
@@ -1299,34 +1352,39 @@ take_ids(struct dirclient *dc, json_t *ans, struct dc_outgoing *m, size_t n)
 	return DC_OK;
 }
 
-/* Posts one batch request of the n messages in body, closed here, and
- * takes their ids. */
+/* Posts one batch request, messages [from, to) of r, and takes their
+ * ids. */
 static enum dc_status
-post_batch(struct dirclient *dc, struct jsonw *body, struct dc_outgoing *m,
-    size_t n)
+post_now(void *arg, struct dc_ready *r, struct jsonw *body, size_t from,
+    size_t to)
 {
+	struct dirclient *dc = arg;
 	json_t *ans;
 	enum dc_status st;
 
-	jw_lit(body, "]}");
-	if ((st = post_text(dc, "/message/create/", body, &ans)) != DC_OK)
-		return st;
-	return take_ids(dc, ans, m, n);
+	if ((st = post_text(dc, "/message/create/", body, &ans)) == DC_OK)
+		st = take_ids(dc, ans, r->o + from, to - from);
+	ready_ids(r, from, to);
+	return st;
 }
 
-/* Posts the body r was made ready with: all its messages. */
+/* Posts the requests r was made ready with: all its messages. */
 static enum dc_status
 post_ready(struct dirclient *dc, struct dc_ready *r)
 {
+	enum dc_status st = DC_OK;
 	json_t *ans;
-	enum dc_status st;
 
-	dc->body_b2h = r->b2h;
-	st = request(dc, "/message/create/", NULL, &r->body, &ans);
-	dc->body_b2h = NULL;
-	if (st == DC_OK)
-		st = take_ids(dc, ans, r->o, r->n);
-	ready_ids(r, 0, r->n);
+	for (size_t i = 0; i < r->nreq && st == DC_OK; i++) {
+		struct ready_req *q = &r->req[i];
+
+		dc->body_b2h = q->b2h;
+		st = request(dc, "/message/create/", NULL, &q->body, &ans);
+		dc->body_b2h = NULL;
+		if (st == DC_OK)
+			st = take_ids(dc, ans, r->o + q->from, q->to - q->from);
+		ready_ids(r, q->from, q->to);
+	}
 	return st;
 }
 
@@ -1335,36 +1393,9 @@ post_ready(struct dirclient *dc, struct dc_ready *r)
 static enum dc_status
 post_many(struct dirclient *dc, struct dc_ready *r, size_t from, size_t to)
 {
-	struct jsonw body = { 0 };
-	enum dc_status st;
-	size_t first = from, i, before;
-
-	if (from == 0 && to == r->n && r->body.data != NULL)
+	if (from == 0 && to == r->n && r->nreq > 0)
 		return post_ready(dc, r);
-	jw_lit(&body, "{\"messages\":[");
-	for (i = from; i < to; i++) {
-		before = body.len;
-		if (i > first)
-			jw_lit(&body, ",");
-		put_outgoing(&body, &r->o[i], ready_content(r, i));
-		/* Sealed messages take more room than their callers count
-		 * on: what would pass the limit goes in a request of its
-		 * own. */
-		if (i > first && !body.failed &&
-		    body.len + 2 > DC_BATCH_BYTES) {
-			body.len = before;
-			st = post_batch(dc, &body, r->o + first, i - first);
-			ready_ids(r, first, i);
-			if (st != DC_OK)
-				return st;
-			first = i--;
-			body = (struct jsonw){ 0 };
-			jw_lit(&body, "{\"messages\":[");
-		}
-	}
-	st = post_batch(dc, &body, r->o + first, to - first);
-	ready_ids(r, first, to);
-	return st;
+	return batch_requests(r, from, to, post_now, dc);
 }
 
 enum dc_status
