@@ -198,6 +198,17 @@ push_publish(struct push *p, const char *user, const char *json)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* A name valid_username took, into a ring slot: once for every message
+ * stored, so not through snprintf. */
+static void
+copy_name(char dst[USERNAME_MAX + 1], const char *src)
+{
+	size_t n = strnlen(src, USERNAME_MAX);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void
 ring_add(struct push *p, const struct store_event *ev)
 {
@@ -219,8 +230,8 @@ ring_add(struct push *p, const struct store_event *ev)
 	}
 	r = &p->ring[(p->ring_head + p->ring_len) % RING_MAX];
 	r->id = ev->id;
-	snprintf(r->from, sizeof(r->from), "%s", ev->from);
-	snprintf(r->to, sizeof(r->to), "%s", ev->to);
+	copy_name(r->from, ev->from);
+	copy_name(r->to, ev->to);
 	p->ring_len++;
 }
 
@@ -236,9 +247,7 @@ push_store_event(void *arg, const struct store_event *ev)
 		return;
 	}
 	if (ev != NULL && (!valid_username(ev->from) ||
-	    !valid_username(ev->to) ||
-	    (n = message_event(buf, sizeof(buf), ev->id, ev->from,
-	    ev->to)) == 0))
+	    !valid_username(ev->to)))
 		return;
 	pthread_mutex_lock(&p->mu);
 	if (ev == NULL) {
@@ -250,9 +259,13 @@ push_store_event(void *arg, const struct store_event *ev)
 		}
 	} else {
 		ring_add(p, ev);
+		/* The line is made for the first stream that wants it: most
+		 * messages have none. */
 		for (struct push_stream *s = p->streams; s != NULL; s = s->next)
-			if (strcasecmp(s->user, ev->from) == 0 ||
-			    strcasecmp(s->user, ev->to) == 0)
+			if ((strcasecmp(s->user, ev->from) == 0 ||
+			    strcasecmp(s->user, ev->to) == 0) && (n > 0 ||
+			    (n = message_event(buf, sizeof(buf), ev->id, ev->from,
+			    ev->to)) > 0))
 				queue(s, buf, n);
 	}
 	pthread_mutex_unlock(&p->mu);
