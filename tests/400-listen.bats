@@ -326,16 +326,23 @@ UID1=0123456789abcdef0123456789abcdef
 
 @test "SIGTERM to its whole process group, as Ctrl-C or systemd send it: logged out, quietly" {
 	LISTEN_OUT=$BATS_TEST_TMPDIR/listen.out
-	CHAT_HEARTBEAT=0.05 setsid chat-listen -u bob -a 127.0.0.1 \
-		>"$LISTEN_OUT" 2>"$BATS_TEST_TMPDIR/listen.err" &
-	LISTEN_PID=$!
-	wait_for '"listening"'
-	sleep 0.3	# heartbeats under way, one may be running now
-	kill -TERM -- "-$LISTEN_PID"
-	wait "$LISTEN_PID"
-	LISTEN_PID=
-	chat-peers bob | jq -e '.online == false'
-	[ ! -s "$BATS_TEST_TMPDIR/listen.err" ]
+	# A heartbeat every 5 ms, eight times: the signal often ends a
+	# chat-register the listener reaps before it takes its own signal,
+	# which is no failure to report.
+	for _ in 1 2 3 4 5 6 7 8; do
+		: >"$LISTEN_OUT"
+		CHAT_HEARTBEAT=0.005 setsid chat-listen -u bob -a 127.0.0.1 \
+			>"$LISTEN_OUT" 2>"$BATS_TEST_TMPDIR/listen.err" &
+		LISTEN_PID=$!
+		wait_for '"listening"'
+		sleep 0.2	# heartbeats under way, one may be running now
+		kill -TERM -- "-$LISTEN_PID"
+		wait "$LISTEN_PID"
+		LISTEN_PID=
+		chat-peers bob | jq -e '.online == false'
+		cat "$BATS_TEST_TMPDIR/listen.err"
+		[ ! -s "$BATS_TEST_TMPDIR/listen.err" ]
+	done
 }
 
 @test "killed with SIGKILL, it leaves no chat-register behind; the directory's presence window ends it" {

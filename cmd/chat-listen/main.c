@@ -100,6 +100,21 @@ on_signal(int sig)
 	stopping = 1;
 }
 
+/* Whether the listener stops: stopping, or a stop signal on its way,
+ * blocked until the next wait. A SIGTERM to the whole process group (as
+ * Ctrl-C and systemd send it) also ends the helpers, whose end the
+ * listener may see before its own signal is taken: that is no failure
+ * to report. */
+static bool
+stopping_now(void)
+{
+	sigset_t p;
+
+	return stopping || (sigpending(&p) == 0 &&
+	    (sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1 ||
+	    sigismember(&p, SIGHUP) == 1));
+}
+
 enum { OPT_VERSION = 256, OPT_NO_REGISTER, OPT_NO_CATCH_UP, OPT_PLAINTEXT };
 
 static noreturn void
@@ -515,8 +530,8 @@ catch_up(struct listener *l, struct seen *seen, const char *user,
 	if (stopping || failed)
 		kill(pid, SIGTERM);
 	close(fd);
-	if (spawn_reap(pid, true, &wstatus) == 1 && !stopping && !failed &&
-	    !history_done(wstatus)) {
+	if (spawn_reap(pid, true, &wstatus) == 1 && !stopping_now() &&
+	    !failed && !history_done(wstatus)) {
 		spawn_describe(wstatus, desc, sizeof(desc));
 		cli_warn("catching up: chat-history: %s; the rest comes at the "
 		    "next start", desc);
@@ -572,7 +587,7 @@ follow_end(struct follow *f, struct listener *l, bool kill_it)
 		kill(f->pid, SIGTERM);
 	close(f->fd);
 	if (spawn_reap(f->pid, true, &wstatus) == 1 && !kill_it &&
-	    !stopping && !history_done(wstatus)) {
+	    !stopping_now() && !history_done(wstatus)) {
 		spawn_describe(wstatus, desc, sizeof(desc));
 		cli_warn("following the inbox: chat-history: %s; again in %d s",
 		    desc, HEARTBEAT_S);
@@ -699,7 +714,7 @@ reg_readable(struct reg *r, struct listener *l)
 		r->quiet = false;
 		return;
 	}
-	if (!r->quiet && !stopping) {
+	if (!r->quiet && !stopping_now()) {
 		spawn_describe(wstatus, desc, sizeof(desc));
 		cli_warn("registering: chat-register failed (%s); trying again"
 		    " every %s s", desc, r->every);
