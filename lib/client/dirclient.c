@@ -519,18 +519,27 @@ headers(struct dirclient *dc, const char *url, const struct jsonw *body)
 	struct curl_slist *l = NULL, *n;
 	char line[sizeof(SIG_HEADER) + SIG_HEADER_MAX + 4];
 	char value[SIG_HEADER_MAX + 1];
+	unsigned char bh[SIG_HASHLEN];
+	const char *method = body != NULL ? "POST" : "GET";
+	const void *data = body != NULL ? body->data : "";
+	size_t len = body != NULL ? body->len : 0;
+	bool ok;
 
 	if (!dc->signing)
 		return body != NULL ? dc->json_hdrs : dc->get_hdrs;
-	if (dc->in_session && dc->mac == 2 && body != NULL &&
-	    dc->body_b2h != NULL ? !sig_session_header_hashed(dc->skey, dc->sid,
-	    2, "POST", target_of(url), dc->signer, now_ms(), dc->body_b2h, value,
-	    sizeof(value)) : dc->in_session ? !sig_session_header(dc->skey,
-	    dc->sid, dc->mac, body != NULL ? "POST" : "GET", target_of(url),
-	    dc->signer, now_ms(), body != NULL ? body->data : "", body != NULL ?
-	    body->len : 0, value, sizeof(value)) : !sig_header(dc->sk, body != NULL ? "POST" : "GET",
-	    target_of(url), dc->signer, now_ms(), body != NULL ? body->data : "",
-	    body != NULL ? body->len : 0, value, sizeof(value)))
+	if (dc->in_session) {
+		/* A batch's body may have been hashed ahead (s2 only). */
+		if (dc->mac == 2 && body != NULL && dc->body_b2h != NULL)
+			memcpy(bh, dc->body_b2h, sizeof(bh));
+		else
+			sig_body_hash(dc->mac == 2, data, len, bh);
+		ok = sig_session_header_hashed(dc->skey, dc->sid, dc->mac,
+		    method, target_of(url), dc->signer, now_ms(), bh, value,
+		    sizeof(value));
+	} else
+		ok = sig_header(dc->sk, method, target_of(url), dc->signer,
+		    now_ms(), data, len, value, sizeof(value));
+	if (!ok)
 		return NULL;
 	if (!dc->in_session)
 		dc->signed_count++;
